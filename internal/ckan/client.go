@@ -1,0 +1,239 @@
+// Package ckan is a client for the parts of CKAN's action API that ckanup uses.
+//
+// The API token is sent as "Authorization: <token>" (no Bearer prefix), as CKAN
+// expects. It never appears in an error, a URL or a log line.
+package ckan
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Client calls one CKAN site's action API.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+	// UserAgent is sent with every request.
+	UserAgent string
+	// MaxAttempts bounds the tries of one call that failed on the network or with a
+	// 429/502/503/504 answer. Zero means 4.
+	MaxAttempts int
+	// InitialInterval is the first delay between tries. Zero means 1s.
+	InitialInterval time.Duration
+	// OnRetry, when set, hears about each failed attempt about to be retried.
+	OnRetry func(action string, attempt int, delay time.Duration, err error)
+}
+
+// ParseSiteURL checks a CKAN site URL and returns it without a trailing slash.
+func ParseSiteURL(raw string) (*url.URL, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil, errors.New("no CKAN URL: pass --ckan-url or set CKAN_URL (e.g. https://data.example.org)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("CKAN URL %q is not an http(s) URL such as https://data.example.org", raw)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("CKAN URL must not contain credentials; pass the API token with CKAN_API_TOKEN or --api-token-file")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("CKAN URL %q must not have a query or fragment", u.Redacted())
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.Path = strings.TrimSuffix(u.Path, "/api/3/action")
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return u, nil
+}
+
+// New returns a client for the CKAN site at siteURL. token may be empty (anonymous).
+func New(siteURL, token string, hc *http.Client) (*Client, error) {
+	u, err := ParseSiteURL(siteURL)
+	if err != nil {
+		return nil, err
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: 60 * time.Second}
+	}
+	return &Client{base: u, token: strings.TrimSpace(token), http: hc, UserAgent: "ckanup"}, nil
+}
+
+// SiteURL is the site's root URL.
+func (c *Client) SiteURL() string { return c.base.String() }
+
+// envelope is CKAN's answer: {"help", "success", "result" | "error"}.
+type envelope struct {
+	Success *bool           `json:"success"`
+	Result  json.RawMessage `json:"result"`
+	Error   json.RawMessage `json:"error"`
+}
+
+func (c *Client) actionURL(action string, q url.Values) string {
+	u := *c.base
+	u.Path = c.base.Path + "/api/3/action/" + action
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// call performs one action. A GET when body is nil, else a JSON POST. The answer's
+// result is decoded into out.
+func (c *Client) call(ctx context.Context, action string, q url.Values, body any, out any) error {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return fmt.Errorf("CKAN %s: encode request: %w", action, err)
+		}
+	}
+	attempts := c.MaxAttempts
+	if attempts <= 0 {
+		attempts = 4
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = c.InitialInterval
+	if b.InitialInterval <= 0 {
+		b.InitialInterval = time.Second
+	}
+	b.MaxElapsedTime = 2 * time.Minute
+	attempt := 0
+	return backoff.RetryNotify(func() error {
+		attempt++
+		err := c.once(ctx, action, q, payload, body != nil, out)
+		if err == nil || !transient(ctx, err) {
+			if err != nil {
+				return backoff.Permanent(err)
+			}
+			return nil
+		}
+		return err
+	}, backoff.WithContext(backoff.WithMaxRetries(b, uint64(attempts-1)), ctx), func(err error, d time.Duration) {
+		if c.OnRetry != nil {
+			c.OnRetry(action, attempt, d, err)
+		}
+	})
+}
+
+func (c *Client) once(ctx context.Context, action string, q url.Values, payload []byte, post bool, out any) error {
+	method, rd := http.MethodGet, io.Reader(nil)
+	if post {
+		method, rd = http.MethodPost, bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.actionURL(action, q), rd)
+	if err != nil {
+		return fmt.Errorf("CKAN %s: %w", action, err)
+	}
+	if post {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("CKAN %s at %s: %w", action, c.base.Host, scrubURLError(err))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("CKAN %s: read answer: %w", action, err)
+	}
+	return decode(action, resp.StatusCode, resp.Header.Get("Content-Type"), raw, out)
+}
+
+// decode interprets one action API answer. It is separate from the transport so
+// that every shape CKAN (or a proxy in front of it) answers can be tested and fuzzed.
+func decode(action string, status int, contentType string, raw []byte, out any) error {
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil || env.Success == nil {
+		// A bare JSON string: CKAN's answer to malformed JSON or an unknown action.
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return &APIError{Action: action, Status: status, Message: s}
+		}
+		snippet := string(raw)
+		if len(snippet) > 200 {
+			snippet = snippet[:200]
+		}
+		return &ResponseError{Action: action, Status: status, ContentType: contentType, Snippet: snippet}
+	}
+	if !*env.Success || status >= 300 {
+		ae := &APIError{Action: action, Status: status}
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(env.Error, &fields) == nil {
+			for k, v := range fields {
+				switch k {
+				case "__type":
+					_ = json.Unmarshal(v, &ae.Type)
+				case "message":
+					_ = json.Unmarshal(v, &ae.Message)
+				default:
+					var msgs []string
+					if json.Unmarshal(v, &msgs) != nil {
+						msgs = []string{string(v)}
+					}
+					if ae.Fields == nil {
+						ae.Fields = map[string][]string{}
+					}
+					ae.Fields[k] = msgs
+				}
+			}
+		}
+		return ae
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(env.Result, out); err != nil {
+		return fmt.Errorf("CKAN %s: unexpected result: %w", action, err)
+	}
+	return nil
+}
+
+// transient reports errors worth another try: no answer at all, or an answer that
+// says "later".
+func transient(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return retryStatus(ae.Status)
+	}
+	var re *ResponseError
+	if errors.As(err, &re) {
+		return retryStatus(re.Status)
+	}
+	var ne net.Error
+	var ue *url.Error
+	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func retryStatus(s int) bool {
+	return s == http.StatusTooManyRequests || s == http.StatusBadGateway || s == http.StatusServiceUnavailable || s == http.StatusGatewayTimeout
+}
+
+// scrubURLError drops the URL from a *url.Error (it is already named by the
+// caller) and keeps the cause.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

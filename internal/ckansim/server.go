@@ -232,8 +232,8 @@ func (s *Server) resourceByID(id string) (*Dataset, int) {
 
 // answer is one action's outcome.
 type answer struct {
-	status int
-	result any
+	status  int
+	result  any
 	errType string
 	errMsg  string
 	fields  map[string][]string
@@ -242,7 +242,9 @@ type answer struct {
 
 func ok(result any) answer { return answer{status: http.StatusOK, result: result} }
 
-func fail(status int, typ, msg string) answer { return answer{status: status, errType: typ, errMsg: msg} }
+func fail(status int, typ, msg string) answer {
+	return answer{status: status, errType: typ, errMsg: msg}
+}
 
 func invalid(fields map[string][]string) answer {
 	return answer{status: http.StatusConflict, errType: "Validation Error", fields: fields}
@@ -255,15 +257,15 @@ func denied(msg string) answer {
 }
 
 var actions = map[string]func(s *Server, caller *User, p map[string]any) answer{
-	"status_show":                       (*Server).statusShow,
-	"user_show":                         (*Server).userShow,
-	"package_show":                      (*Server).packageShow,
-	"organization_list_for_user":        (*Server).orgListForUser,
+	"status_show":                        (*Server).statusShow,
+	"user_show":                          (*Server).userShow,
+	"package_show":                       (*Server).packageShow,
+	"organization_list_for_user":         (*Server).orgListForUser,
 	"package_collaborator_list_for_user": (*Server).collabListForUser,
-	"package_collaborator_list":         (*Server).collabList,
-	"resource_show":                     (*Server).resourceShow,
-	"resource_create":                   (*Server).resourceCreate,
-	"resource_patch":                    (*Server).resourcePatch,
+	"package_collaborator_list":          (*Server).collabList,
+	"resource_show":                      (*Server).resourceShow,
+	"resource_create":                    (*Server).resourceCreate,
+	"resource_patch":                     (*Server).resourcePatch,
 }
 
 // ServeHTTP answers /api/3/action/<name> (and /api/action/<name>).

@@ -79,7 +79,9 @@ func accessKey(r *http.Request) string {
 // ServeHTTP answers path-style S3 requests.
 func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-amz-request-id", newUploadID()[:16])
-	if s.AccessKey != "" && accessKey(r) != s.AccessKey {
+	anonymousRead := s.AnonymousRead && accessKey(r) == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		strings.Contains(strings.TrimPrefix(r.URL.Path, "/"), "/") && r.URL.RawQuery == ""
+	if s.AccessKey != "" && accessKey(r) != s.AccessKey && !anonymousRead {
 		writeError(w, r, errorf(http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."))
 		return
 	}

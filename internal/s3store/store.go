@@ -34,6 +34,9 @@ type Store struct {
 	root string
 	// AccessKey, when set, must be the access key id of every signed request.
 	AccessKey string
+	// AnonymousRead lets unsigned GET and HEAD requests read objects, like a
+	// public-read bucket serving a portal's downloads.
+	AnonymousRead bool
 	// MinPartSize is the smallest part (but the last) Complete accepts. Default 5 MiB.
 	MinPartSize int64
 	mu          sync.Mutex // guards Complete/Abort against each other

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ckanup/ckanup/internal/ckan"
+	"github.com/ckanup/ckanup/internal/config"
+	"github.com/spf13/cobra"
+)
+
+// LoginOptions are the login command's flags.
+type LoginOptions struct {
+	*Deps
+	Global     *GlobalOptions
+	TokenStdin bool
+	TokenURL   string
+}
+
+func newLoginCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
+	o := &LoginOptions{Deps: deps, Global: g}
+	cmd := &cobra.Command{
+		Use:   "login --ckan-url URL",
+		Short: "Check a CKAN API token and save it in a login profile",
+		Long: `Read a CKAN API token (typed without echo, or from stdin with --token-stdin),
+check it with CKAN's user_show, and save the site and token in a profile in
+$XDG_CONFIG_HOME/ckanup/config.json (file mode 0600, directory 0700).
+CKAN_URL and CKAN_API_TOKEN, when set, override the profile.
+
+Create the token in CKAN on your user page, under "API Tokens".
+
+` + exitCodesHelp,
+		Example: `  ckanup login --ckan-url https://data.example.org
+  echo "$TOKEN" | ckanup login --ckan-url https://data.example.org --token-stdin --profile ci`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runLogin(cmd.Context(), o) },
+	}
+	cmd.Flags().BoolVar(&o.TokenStdin, "token-stdin", false, "read the token from standard input")
+	cmd.Flags().StringVar(&o.TokenURL, "token-url", "", "the site's ckanup token endpoint, saved in the profile")
+	return cmd
+}
+
+func runLogin(ctx context.Context, o *LoginOptions) error {
+	site := firstNonEmpty(o.Global.CKANURL, o.Getenv("CKAN_URL"))
+	if site == "" {
+		return usageErrorf("pass --ckan-url (the CKAN site, e.g. https://data.example.org)")
+	}
+	var token string
+	switch {
+	case o.TokenStdin:
+		line, err := bufio.NewReader(o.Stdin).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("read token from stdin: %w", err)
+		}
+		token = strings.TrimSpace(line)
+	case o.IsTerminal(o.Stdin):
+		fmt.Fprint(o.Stderr, "CKAN API token (input hidden): ")
+		b, err := o.ReadPassword(o.Stdin)
+		fmt.Fprintln(o.Stderr)
+		if err != nil {
+			return fmt.Errorf("read token: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	default:
+		return usageErrorf("standard input is not a terminal: pass the token on stdin with --token-stdin")
+	}
+	if token == "" {
+		return usageErrorf("empty token")
+	}
+	c, err := ckan.New(site, token, o.HTTPClient)
+	if err != nil {
+		return &usageError{err}
+	}
+	u, err := c.CurrentUser(ctx)
+	if err != nil {
+		return withHint(fmt.Errorf("%s: %w", c.SiteURL(), err), "check that the token was copied whole and has not been revoked")
+	}
+	dir, err := config.Dir(o.Getenv)
+	if err != nil {
+		return err
+	}
+	f, err := config.Load(dir)
+	if err != nil {
+		return err
+	}
+	name := o.Global.Profile
+	f.Profiles[name] = config.Profile{CKANURL: c.SiteURL(), APIToken: token, User: u.Name, TokenURL: o.TokenURL}
+	p, err := config.Save(dir, f)
+	if err != nil {
+		return fmt.Errorf("save profile: %w", err)
+	}
+	fmt.Fprintf(o.Stdout, "Logged in to %s as %s; profile %q saved in %s\n", c.SiteURL(), u.Name, name, p)
+	return nil
+}
+
+func newWhoamiCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "whoami",
+		Short: "Show the CKAN user of the API token and where they may upload",
+		Long:  "Show the CKAN site and user the API token belongs to, and the organizations whose datasets the user may edit.\n\n" + exitCodesHelp,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := resolveCKAN(deps, g)
+			if err != nil {
+				return err
+			}
+			c, err := s.client(deps, g)
+			if err != nil {
+				return err
+			}
+			u, err := whoAmI(ctx, c, s)
+			if err != nil {
+				return err
+			}
+			role := ""
+			if u.Sysadmin {
+				role = " (sysadmin)"
+			}
+			fmt.Fprintf(deps.Stdout, "%s: %s%s, token from %s\n", c.SiteURL(), u.Name, role, s.TokenSource)
+			orgs, err := c.OrganizationsForUser(ctx, "update_dataset")
+			if err != nil {
+				return fmt.Errorf("list organizations: %w", err)
+			}
+			for _, o := range orgs {
+				fmt.Fprintf(deps.Stdout, "  may edit datasets of %s (%s)\n", o.Name, o.Capacity)
+			}
+			return nil
+		},
+	}
+}

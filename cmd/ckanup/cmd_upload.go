@@ -1,0 +1,587 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/ckanup/ckanup/internal/ckan"
+	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/ckanup/ckanup/internal/fileformat"
+	"github.com/ckanup/ckanup/internal/upload"
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+)
+
+// resourceNamespace derives stable resource ids from (site, dataset, name), so a
+// re-run after a failed registration finds the object it already uploaded.
+var resourceNamespace = uuid.MustParse("6f1d7a52-3c5e-4c1e-9a57-2b8f0e3d4c61")
+
+// UploadOptions are the upload command's flags and dependencies.
+type UploadOptions struct {
+	*Deps
+	Global *GlobalOptions
+
+	Paths      []string
+	Dataset    string
+	Recursive  bool
+	Name       string
+	Desc       string
+	Format     string
+	ResourceID string
+
+	Bucket, KeyPrefix, Region, Endpoint, AWSProfile string
+	PathStyle                                       *bool
+	PublicURLBase                                   string
+
+	PartSize       string
+	Concurrency    int
+	Retries        int
+	RetryMaxTime   time.Duration
+	RequestTimeout time.Duration
+
+	Output   string
+	Progress bool
+	DryRun   bool
+
+	// Set by tests: the S3 client to use instead of one built from the AWS
+	// configuration, and the backoff's first delay and the line display's period.
+	s3API           upload.API
+	credentials     aws.CredentialsProvider
+	initialInterval time.Duration
+	lineInterval    time.Duration
+}
+
+func newUploadCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
+	o := &UploadOptions{Deps: deps, Global: g}
+	var pathStyle bool
+	cmd := &cobra.Command{
+		Use:   "upload FILE|DIR|GLOB... --dataset NAME_OR_ID",
+		Short: "Upload files to S3 and register them as resources of a CKAN dataset",
+		Long: `Upload files to the portal's S3 storage and register each as a resource of a
+CKAN dataset, with its URL, size, SHA-256, format and MIME type.
+
+Each file goes to  [key-prefix/]<organization id>/<dataset id>/<resource id>/<file name>
+in parallel parts (5 MiB by default, larger when a file would need more than
+10,000), each carrying a CRC32C that S3 verifies; failed requests are retried
+with exponential backoff. The object is read back (size and checksum) before it
+is registered. A resource of the same name in the dataset is updated in place;
+a new one gets a stable id, so re-running after a failed registration registers
+the object already uploaded without sending it again.
+
+CKAN: --ckan-url or CKAN_URL; the API token from --api-token-file, CKAN_API_TOKEN
+or the profile written by 'ckanup login' (in that order).
+S3: --bucket or CKANUP_BUCKET, --key-prefix or CKANUP_KEY_PREFIX; region,
+endpoint and credentials from the standard AWS configuration (AWS_REGION,
+AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,
+AWS_PROFILE, instance roles, …).
+
+Symbolic links to files are followed; with --recursive, links to directories
+are not. Devices, FIFOs and sockets are refused.
+
+` + exitCodesHelp,
+		Example: `  ckanup upload big.csv --dataset my-dataset
+  ckanup upload data/ --recursive --dataset my-dataset --output json
+  ckanup upload 'exports/*.parquet' --dataset my-dataset --dry-run`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("name at least one file to upload")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Paths = args
+			if cmd.Flags().Changed("path-style") {
+				o.PathStyle = &pathStyle
+			}
+			return runUpload(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Dataset, "dataset", "d", "", "dataset name or id (required)")
+	f.BoolVarP(&o.Recursive, "recursive", "r", false, "upload the files in directories, and below")
+	f.StringVar(&o.Name, "name", "", "resource name (one file only; default: the file name)")
+	f.StringVar(&o.Desc, "description", "", "resource description")
+	f.StringVar(&o.Format, "format", "", "resource format (default: from the extension: CSV, JSON, ZIP, PARQUET, …)")
+	f.StringVar(&o.ResourceID, "resource-id", "", "update this existing resource (one file only)")
+	f.StringVar(&o.Bucket, "bucket", "", "S3 bucket (env CKANUP_BUCKET)")
+	f.StringVar(&o.KeyPrefix, "key-prefix", "", "prefix of every object key (env CKANUP_KEY_PREFIX)")
+	f.StringVar(&o.Region, "region", "", "AWS region (default: AWS_REGION or the AWS profile's)")
+	f.StringVar(&o.Endpoint, "endpoint-url", "", "S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL)")
+	f.StringVar(&o.AWSProfile, "aws-profile", "", "AWS shared-config profile (default: AWS_PROFILE)")
+	f.BoolVar(&pathStyle, "path-style", false, "path-style S3 URLs (default: on when an endpoint is set)")
+	f.StringVar(&o.PublicURLBase, "public-url-base", "", "public base URL of the objects (a CDN or custom domain) for the resource URL")
+	f.StringVar(&o.PartSize, "part-size", "5MiB", "part size (5MiB–5GiB; grown when a file would need more than 10,000 parts)")
+	f.IntVar(&o.Concurrency, "concurrency", upload.DefaultConcurrency, "requests in flight, shared by all files")
+	f.IntVar(&o.Retries, "retries", 10, "attempts per request before giving up")
+	f.DurationVar(&o.RetryMaxTime, "retry-max-time", 5*time.Minute, "longest time spent retrying one request")
+	f.DurationVar(&o.RequestTimeout, "request-timeout", 0, "timeout of one request attempt (default: 1m, plus 1m per 8 MiB of part)")
+	f.StringVarP(&o.Output, "output", "o", "text", "result format: text or json (one JSON object per file on stdout)")
+	f.BoolVar(&o.Progress, "progress", false, "show progress on stderr in JSON mode too")
+	f.BoolVar(&o.DryRun, "dry-run", false, "check the dataset and rights, print the plan, upload nothing")
+	return cmd
+}
+
+// fileRecord is one file's outcome, printed as a text line or a JSON object.
+type fileRecord struct {
+	File       string  `json:"file"`
+	Dataset    string  `json:"dataset"`
+	ResourceID string  `json:"resource_id"`
+	URL        string  `json:"url,omitempty"`
+	Bucket     string  `json:"bucket"`
+	Key        string  `json:"key"`
+	Size       int64   `json:"size"`
+	SHA256     string  `json:"sha256,omitempty"`
+	Parts      int     `json:"parts"`
+	PartSize   int64   `json:"part_size"`
+	Status     string  `json:"status"` // created, updated, failed, planned
+	Uploaded   bool    `json:"uploaded"`
+	Error      string  `json:"error,omitempty"`
+	Duration   float64 `json:"duration_s"`
+
+	err  error
+	name string
+}
+
+// uploadRun is the state of one upload command.
+type uploadRun struct {
+	o       *UploadOptions
+	client  *ckan.Client
+	user    *ckan.User
+	dataset *ckan.Dataset
+	target  creds.Target
+	up      *upload.Uploader
+	disp    display
+	regMu   sync.Mutex // CKAN registrations into one dataset, one at a time
+}
+
+func (o *UploadOptions) validate() error {
+	if o.Dataset == "" {
+		return usageErrorf("--dataset is required (the dataset's name or id)")
+	}
+	if o.Output != "text" && o.Output != "json" {
+		return usageErrorf("--output must be text or json, not %q", o.Output)
+	}
+	if o.Concurrency < 1 || o.Concurrency > 64 {
+		return usageErrorf("--concurrency must be between 1 and 64")
+	}
+	if o.Retries < 1 {
+		return usageErrorf("--retries must be at least 1")
+	}
+	if o.PublicURLBase != "" && !strings.HasPrefix(o.PublicURLBase, "https://") && !strings.HasPrefix(o.PublicURLBase, "http://") {
+		return usageErrorf("--public-url-base must be an http(s) URL")
+	}
+	return nil
+}
+
+func runUpload(ctx context.Context, o *UploadOptions) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	partSize, err := upload.ParseSize(o.PartSize)
+	if err != nil {
+		return usageErrorf("--part-size: %v", err)
+	}
+	if _, err := upload.NewPlan(0, partSize); err != nil {
+		return usageErrorf("--part-size: %v", err)
+	}
+	files, err := collectFiles(o.Paths, o.Recursive)
+	if err != nil {
+		return err
+	}
+	if len(files) > 1 && (o.Name != "" || o.ResourceID != "") {
+		return usageErrorf("--name and --resource-id apply to one file, and %d were given", len(files))
+	}
+	if o.Name != "" {
+		files[0].Name = o.Name
+	}
+
+	settings, err := resolveCKAN(o.Deps, o.Global)
+	if err != nil {
+		return err
+	}
+	r := &uploadRun{o: o}
+	if r.client, err = settings.client(o.Deps, o.Global); err != nil {
+		return err
+	}
+	if r.user, err = whoAmI(ctx, r.client, settings); err != nil {
+		return err
+	}
+	if r.dataset, err = r.resolveDataset(ctx); err != nil {
+		return err
+	}
+
+	api, err := r.s3(ctx, partSize)
+	if err != nil {
+		return err
+	}
+	r.up = upload.New(api, upload.Options{
+		PartSize: partSize, Concurrency: o.Concurrency, MaxAttempts: o.Retries, MaxRetryTime: o.RetryMaxTime,
+		RequestTimeout: o.RequestTimeout, InitialInterval: o.initialInterval,
+	})
+
+	jobs := make([]*fileJob, len(files))
+	for i, f := range files {
+		if jobs[i], err = r.plan(f); err != nil {
+			return err
+		}
+	}
+	if o.DryRun {
+		return r.printPlan(jobs)
+	}
+	return r.uploadAll(ctx, jobs)
+}
+
+func (r *uploadRun) logf(format string, a ...any) {
+	if r.o.Global.Verbose {
+		fmt.Fprintf(r.o.Stderr, "ckanup: "+format+"\n", a...)
+	}
+}
+
+// resolveDataset finds the dataset and checks that the user may edit it.
+func (r *uploadRun) resolveDataset(ctx context.Context) (*ckan.Dataset, error) {
+	d, err := r.client.PackageShow(ctx, r.o.Dataset)
+	switch {
+	case ckan.IsNotFound(err):
+		return nil, withHint(fmt.Errorf("dataset %q not found on %s", r.o.Dataset, r.client.SiteURL()),
+			"check the dataset's name (the last part of its URL) or id")
+	case ckan.IsForbidden(err):
+		return nil, withHint(fmt.Errorf("dataset %q on %s: %w", r.o.Dataset, r.client.SiteURL(), err),
+			"the dataset is private and user "+r.user.Name+" is not a member of its organization")
+	case err != nil:
+		return nil, fmt.Errorf("look up dataset %q: %w", r.o.Dataset, err)
+	}
+	right, err := r.client.CanEdit(ctx, r.user, d)
+	if err != nil {
+		return nil, fmt.Errorf("check edit rights on dataset %s: %w", d.Name, err)
+	}
+	if !right.Allowed {
+		return nil, withHint(fmt.Errorf("dataset %s: %w: %s", d.Name, errNotEditable, right.Reason),
+			"ask an admin of the dataset's organization to make you an editor, or use another user's token")
+	}
+	r.logf("CKAN %s: user %s may edit dataset %s (%s)", r.client.SiteURL(), r.user.Name, d.Name, right.Reason)
+	return d, nil
+}
+
+// s3 resolves the target and returns the S3 client.
+func (r *uploadRun) s3(ctx context.Context, partSize int64) (upload.API, error) {
+	o := r.o
+	bucket := firstNonEmpty(o.Bucket, o.Getenv("CKANUP_BUCKET"))
+	if bucket == "" {
+		return nil, usageErrorf("no S3 bucket: pass --bucket or set CKANUP_BUCKET")
+	}
+	src, err := creds.FromChain(ctx, creds.ChainOptions{
+		Profile: o.AWSProfile, Region: o.Region, Endpoint: o.Endpoint, PathStyle: o.PathStyle,
+		Bucket: bucket, KeyPrefix: firstNonEmpty(o.KeyPrefix, o.Getenv("CKANUP_KEY_PREFIX")), Getenv: o.Getenv,
+		Credentials: o.credentials,
+	})
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	r.target = src.Target
+	if o.s3API != nil {
+		return o.s3API, nil
+	}
+	if err := src.Check(ctx); err != nil {
+		return nil, err
+	}
+	where := "AWS S3 in " + r.target.Region
+	if r.target.Endpoint != "" {
+		where = r.target.Endpoint
+	}
+	r.logf("S3: bucket %s at %s, credentials from the %s", bucket, where, src.Kind)
+	return newS3Client(src), nil
+}
+
+// fileJob is one planned file.
+type fileJob struct {
+	in         inputFile
+	resourceID string
+	existing   bool
+	key        string
+	url        string
+	plan       upload.Plan
+	format     string
+	mimetype   string
+}
+
+func (r *uploadRun) plan(f inputFile) (*fileJob, error) {
+	j := &fileJob{in: f}
+	switch {
+	case r.o.ResourceID != "":
+		for _, res := range r.dataset.Resources {
+			if res.ID == r.o.ResourceID {
+				j.resourceID, j.existing = res.ID, true
+			}
+		}
+		if !j.existing {
+			return nil, usageErrorf("resource %s is not in dataset %s", r.o.ResourceID, r.dataset.Name)
+		}
+	default:
+		for _, res := range r.dataset.Resources {
+			if res.Name == f.Name && res.State != "deleted" {
+				j.resourceID, j.existing = res.ID, true
+				break
+			}
+		}
+		if !j.existing {
+			j.resourceID = uuid.NewSHA1(resourceNamespace, []byte(r.client.SiteURL()+"\n"+r.dataset.ID+"\n"+f.Name)).String()
+		}
+	}
+	org := r.dataset.OwnerOrg
+	if org == "" {
+		org = "no-organization"
+	}
+	j.key = path.Join(r.target.KeyPrefix, org, r.dataset.ID, j.resourceID, keyName(f.Name))
+	j.url = objectURL(r.target, r.o.PublicURLBase, j.key)
+	j.format, j.mimetype = fileformat.Of(f.Name)
+	if r.o.Format != "" {
+		j.format = r.o.Format
+	}
+	p, err := r.up.Plan(f.Size)
+	if err != nil {
+		return nil, usageErrorf("%s: %v", f.Path, err)
+	}
+	j.plan = p
+	return j, nil
+}
+
+// objectURL is the URL recorded on the resource.
+func objectURL(t creds.Target, publicBase, key string) string {
+	switch {
+	case publicBase != "":
+		return strings.TrimSuffix(publicBase, "/") + "/" + escapeKey(key)
+	case t.Endpoint != "" && t.PathStyle:
+		return t.Endpoint + "/" + t.Bucket + "/" + escapeKey(key)
+	case t.Endpoint != "":
+		scheme, host, _ := strings.Cut(t.Endpoint, "://")
+		return scheme + "://" + t.Bucket + "." + host + "/" + escapeKey(key)
+	default:
+		return fmt.Sprintf("https://%s.s3.%s.amazonaws.com/%s", t.Bucket, t.Region, escapeKey(key))
+	}
+}
+
+func (r *uploadRun) record(j *fileJob) *fileRecord {
+	return &fileRecord{File: j.in.Path, Dataset: r.dataset.Name, ResourceID: j.resourceID, URL: j.url,
+		Bucket: r.target.Bucket, Key: j.key, Size: j.in.Size, Parts: j.plan.Parts, PartSize: j.plan.PartSize, name: j.in.Name}
+}
+
+func (r *uploadRun) printPlan(jobs []*fileJob) error {
+	if r.o.Output == "text" {
+		fmt.Fprintf(r.o.Stdout, "Dry run: %d file(s) to dataset %s (%s) on %s as %s; nothing will be uploaded.\n",
+			len(jobs), r.dataset.Name, r.dataset.ID, r.client.SiteURL(), r.user.Name)
+	}
+	for _, j := range jobs {
+		rec := r.record(j)
+		rec.Status = "planned"
+		if r.o.Output == "json" {
+			if err := json.NewEncoder(r.o.Stdout).Encode(rec); err != nil {
+				return err
+			}
+			continue
+		}
+		action := "create resource"
+		if j.existing {
+			action = "update resource"
+		}
+		how := "1 request"
+		if j.plan.Multipart {
+			how = fmt.Sprintf("%d parts of %s", j.plan.Parts, upload.FormatSize(j.plan.PartSize))
+		}
+		fmt.Fprintf(r.o.Stdout, "  %s  %s  %s, %s  %s %s\n    → s3://%s/%s\n", j.in.Path, upload.FormatSize(j.in.Size), how,
+			j.format, action, j.resourceID, r.target.Bucket, j.key)
+	}
+	return nil
+}
+
+func (r *uploadRun) displayMode() string {
+	switch {
+	case r.o.Global.Quiet:
+		return "none"
+	case r.o.Output == "json" && !r.o.Progress:
+		return "none"
+	case r.o.IsTerminal(r.o.Stderr):
+		return "bar"
+	}
+	return "lines"
+}
+
+// uploadAll sends the files, a few at a time, sharing the engine's request pool,
+// and registers each as it is verified.
+func (r *uploadRun) uploadAll(ctx context.Context, jobs []*fileJob) error {
+	r.disp = newDisplay(r.o.Stderr, r.displayMode(), r.o.Global.Verbose, r.o.lineInterval)
+	results := make(chan *fileRecord)
+	slots := make(chan struct{}, r.o.Concurrency)
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				rec := r.record(j)
+				rec.Status, rec.err = "failed", ctx.Err()
+				results <- rec
+				return
+			}
+			defer func() { <-slots }()
+			results <- r.uploadOne(ctx, j)
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+
+	var failed []*fileRecord
+	ok := 0
+	for rec := range results {
+		if rec.err != nil {
+			rec.Error = rec.err.Error()
+			failed = append(failed, rec)
+		} else {
+			ok++
+		}
+		r.disp.pause()
+		r.printRecord(rec)
+	}
+	r.disp.close()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	switch {
+	case len(failed) == 0:
+		return nil
+	case ok > 0:
+		return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d files failed", len(failed), len(jobs))}
+	}
+	code := exitCode(failed[0].err)
+	for _, f := range failed[1:] {
+		if exitCode(f.err) != code {
+			code = exitFailure
+		}
+	}
+	return &exitError{code: code}
+}
+
+func (r *uploadRun) printRecord(rec *fileRecord) {
+	if rec.err != nil {
+		fmt.Fprintf(r.o.Stderr, "ckanup: error: %s: %v\n", rec.File, rec.err)
+		var he *hintError
+		if errors.As(rec.err, &he) && he.hint != "" {
+			fmt.Fprintf(r.o.Stderr, "ckanup: %s\n", he.hint)
+		}
+	}
+	if r.o.Output == "json" {
+		_ = json.NewEncoder(r.o.Stdout).Encode(rec)
+		return
+	}
+	if rec.err != nil {
+		fmt.Fprintf(r.o.Stdout, "failed   %s\n", rec.File)
+		return
+	}
+	how := "uploaded"
+	if !rec.Uploaded {
+		how = "already in S3"
+	}
+	fmt.Fprintf(r.o.Stdout, "%-8s %s → %s resource %s (%s, %s, sha256 %s) %s\n", rec.Status, rec.File, rec.Dataset,
+		rec.ResourceID, upload.FormatSize(rec.Size), how, rec.SHA256, rec.URL)
+}
+
+// uploadOne sends one file (unless the object is already there) and registers it.
+func (r *uploadRun) uploadOne(ctx context.Context, j *fileJob) *fileRecord {
+	rec := r.record(j)
+	start := r.o.Now()
+	prog := r.disp.track(j.in.Name, j.in.Size)
+	defer prog.done()
+	job := upload.Job{
+		Path: j.in.Path, Bucket: r.target.Bucket, Key: j.key, ContentType: j.mimetype, Observer: prog,
+		Metadata: map[string]string{
+			"ckan-site":        r.client.SiteURL(),
+			"ckan-dataset-id":  r.dataset.ID,
+			"ckan-resource-id": j.resourceID,
+			"ckan-user":        r.user.Name,
+		},
+	}
+	res, found, err := r.up.Match(ctx, job)
+	if err == nil && found {
+		r.logf("%s: s3://%s/%s already holds this file; registering it without uploading", j.in.Path, res.Bucket, res.Key)
+		prog.Transferred(res.Size)
+	} else if err == nil {
+		res, err = r.up.Upload(ctx, job)
+	}
+	if err != nil {
+		rec.Status, rec.err = "failed", r.explainS3(err)
+		rec.Duration = r.o.Now().Sub(start).Seconds()
+		return rec
+	}
+	rec.Uploaded = !res.Reused
+	rec.Size, rec.SHA256, rec.Parts, rec.PartSize = res.Size, res.SHA256, res.Parts, res.PartSize
+	rec.Status, err = r.register(ctx, j, res)
+	if err != nil {
+		rec.Status = "failed"
+		rec.err = withHint(fmt.Errorf("uploaded to s3://%s/%s, but registering it in CKAN failed: %w", res.Bucket, res.Key, err),
+			"the object is in place: re-run the same command to register it without uploading again")
+	}
+	rec.Duration = r.o.Now().Sub(start).Seconds()
+	return rec
+}
+
+// register creates or updates the resource. Registrations into a dataset are
+// serialised: CKAN before 2.9.6 lost resources created concurrently.
+func (r *uploadRun) register(ctx context.Context, j *fileJob, res *upload.Result) (string, error) {
+	fields := map[string]any{
+		"name":          j.in.Name,
+		"url":           j.url,
+		"format":        j.format,
+		"mimetype":      j.mimetype,
+		"size":          res.Size,
+		"hash":          "sha256:" + res.SHA256,
+		"last_modified": r.o.Now().UTC().Format("2006-01-02T15:04:05"),
+		"s3_bucket":     res.Bucket,
+		"s3_key":        res.Key,
+	}
+	if r.o.Desc != "" {
+		fields["description"] = r.o.Desc
+	}
+	fields["id"] = j.resourceID
+	r.regMu.Lock()
+	defer r.regMu.Unlock()
+	if j.existing {
+		if _, err := r.client.ResourcePatch(ctx, fields); err != nil {
+			return "", fmt.Errorf("resource_patch %s: %w", j.resourceID, err)
+		}
+		return "updated", nil
+	}
+	fields["package_id"] = r.dataset.ID
+	if _, err := r.client.ResourceCreate(ctx, fields); err != nil {
+		return "", fmt.Errorf("resource_create %s: %w", j.resourceID, err)
+	}
+	return "created", nil
+}
+
+// explainS3 adds what to do to the S3 errors a person can fix.
+func (r *uploadRun) explainS3(err error) error {
+	switch {
+	case upload.APICode(err) == "NoSuchBucket":
+		return withHint(err, fmt.Sprintf("bucket %q does not exist there: check --bucket / CKANUP_BUCKET and the region or endpoint", r.target.Bucket))
+	case upload.IsAccessDenied(err):
+		return withHint(err, fmt.Sprintf("the AWS credentials may not write to s3://%s/%s: check them and the bucket policy", r.target.Bucket, r.target.KeyPrefix))
+	case errors.Is(err, upload.ErrSourceChanged):
+		return withHint(err, "nothing was registered; upload the file again once it is no longer being written")
+	}
+	return err
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

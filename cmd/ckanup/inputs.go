@@ -1,0 +1,162 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+)
+
+// inputFile is one local file to upload.
+type inputFile struct {
+	Path string // as found on disk
+	Name string // resource name: the file name, or its path below a walked directory
+	Size int64
+}
+
+// collectFiles expands the command's arguments: files, globs, and (with
+// recursive) directories. Symbolic links to files are followed; a walk does not
+// descend into symbolic links to directories. Devices, FIFOs and sockets are refused.
+func collectFiles(args []string, recursive bool) ([]inputFile, error) {
+	var out []inputFile
+	seen := map[string]bool{}
+	add := func(path, name string, fi fs.FileInfo) error {
+		if !fi.Mode().IsRegular() {
+			return usageErrorf("%s is not a regular file (devices, FIFOs and sockets cannot be uploaded)", path)
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return err
+		}
+		if seen[abs] {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return usageErrorf("cannot read %s: %v", path, cause(err))
+		}
+		f.Close()
+		seen[abs] = true
+		out = append(out, inputFile{Path: path, Name: name, Size: fi.Size()})
+		return nil
+	}
+	for _, arg := range args {
+		paths := []string{arg}
+		if _, err := os.Lstat(arg); errors.Is(err, fs.ErrNotExist) && strings.ContainsAny(arg, "*?[") {
+			m, gerr := filepath.Glob(arg)
+			if gerr != nil {
+				return nil, usageErrorf("bad pattern %q: %v", arg, gerr)
+			}
+			if len(m) == 0 {
+				return nil, usageErrorf("no file matches %q", arg)
+			}
+			paths = m
+		}
+		for _, p := range paths {
+			fi, err := os.Stat(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, usageErrorf("no such file: %s", p)
+			}
+			if err != nil {
+				return nil, usageErrorf("cannot read %s: %v", p, cause(err))
+			}
+			if !fi.IsDir() {
+				if err := add(p, filepath.Base(p), fi); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if !recursive {
+				return nil, usageErrorf("%s is a directory: pass --recursive (-r) to upload the files in it", p)
+			}
+			before := len(out)
+			err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return usageErrorf("cannot read %s: %v", path, cause(err))
+				}
+				if d.IsDir() {
+					return nil
+				}
+				fi, err := os.Stat(path) // follows a symlink to a file
+				if err != nil {
+					return usageErrorf("cannot read %s: %v", path, cause(err))
+				}
+				if fi.IsDir() {
+					return nil // symlink to a directory: not followed
+				}
+				rel, err := filepath.Rel(p, path)
+				if err != nil {
+					return err
+				}
+				return add(path, filepath.ToSlash(rel), fi)
+			})
+			if err != nil {
+				return nil, err
+			}
+			if len(out) == before {
+				return nil, usageErrorf("no files found under %s", p)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, usageErrorf("no files to upload")
+	}
+	names := map[string]string{}
+	for _, f := range out {
+		if prev, dup := names[f.Name]; dup {
+			return nil, usageErrorf("%s and %s would both become resource %q: upload them in separate runs or rename one", prev, f.Path, f.Name)
+		}
+		names[f.Name] = f.Path
+	}
+	return out, nil
+}
+
+// keyName turns a resource name into the last segments of an object key: control
+// characters become "_", and "." and ".." segments are dropped.
+func keyName(name string) string {
+	var segs []string
+	for _, s := range strings.Split(name, "/") {
+		s = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) || r == '\\' {
+				return '_'
+			}
+			return r
+		}, s)
+		if s == "" || s == "." || s == ".." {
+			continue
+		}
+		segs = append(segs, s)
+	}
+	if len(segs) == 0 {
+		return "file"
+	}
+	return strings.Join(segs, "/")
+}
+
+// escapeKey percent-encodes an object key for a URL path the way S3 decodes it:
+// everything but unreserved characters and "/" is encoded ("+" included, which
+// S3 would otherwise read as a space in some paths).
+func escapeKey(key string) string {
+	var b strings.Builder
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// cause drops the path from an *fs.PathError (the caller names the file).
+func cause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

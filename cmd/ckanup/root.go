@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ckanup/ckanup/internal/ckan"
+	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/ckanup/ckanup/internal/upload"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Exit codes, documented in the root command's help.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitPartial     = 3
+	exitAuth        = 4
+	exitInterrupted = 130
+)
+
+const exitCodesHelp = `Exit codes:
+  0    every file uploaded and registered
+  1    failure (network, S3, CKAN, a file that changed during upload, …)
+  2    usage error (bad flag, missing file, directory without --recursive, …)
+  3    some files failed and others succeeded
+  4    authentication or authorization: CKAN token invalid, dataset not
+       editable by the token's user, S3 credentials missing or access denied
+  130  interrupted (Ctrl-C / SIGTERM)`
+
+// Deps are what commands take from the outside world; tests substitute them.
+type Deps struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	HTTPClient     *http.Client
+	Now            func() time.Time
+	// IsTerminal reports whether a stream is an interactive terminal.
+	IsTerminal func(any) bool
+	// ReadPassword reads a line without echo from a terminal stream.
+	ReadPassword func(any) ([]byte, error)
+}
+
+// DefaultDeps wires the process's streams and environment.
+func DefaultDeps() *Deps {
+	return &Deps{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv,
+		HTTPClient: &http.Client{Timeout: 2 * time.Minute},
+		Now:        time.Now,
+		IsTerminal: func(s any) bool {
+			f, ok := s.(*os.File)
+			return ok && term.IsTerminal(int(f.Fd()))
+		},
+		ReadPassword: func(s any) ([]byte, error) {
+			f, ok := s.(*os.File)
+			if !ok {
+				return nil, errors.New("not a terminal")
+			}
+			return term.ReadPassword(int(f.Fd()))
+		},
+	}
+}
+
+// GlobalOptions are the flags every command shares.
+type GlobalOptions struct {
+	CKANURL      string
+	APITokenFile string
+	Profile      string
+	Verbose      bool
+	Quiet        bool
+}
+
+// usageError is a mistake in the command line: exit 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, a ...any) error { return &usageError{fmt.Errorf(format, a...)} }
+
+// hintError carries what the person should do next.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+func withHint(err error, hint string) error { return &hintError{err: err, hint: hint} }
+
+// exitError carries an exit code decided by a command (e.g. 3 for a partial failure).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// errNotEditable reports a dataset the token's user may not edit.
+var errNotEditable = errors.New("not allowed to edit the dataset")
+
+// exitCode is the one table from errors to exit codes.
+func exitCode(err error) int {
+	var ee *exitError
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, ckan.ErrNotAuthenticated), errors.Is(err, errNotEditable), ckan.IsForbidden(err),
+		errors.Is(err, creds.ErrNoCredentials), upload.IsAccessDenied(err):
+		return exitAuth
+	}
+	return exitFailure
+}
+
+// Execute runs ckanup with args and returns the exit code.
+func Execute(ctx context.Context, args []string, deps *Deps) int {
+	root := newRootCmd(deps)
+	root.SetArgs(args)
+	root.SetIn(deps.Stdin)
+	root.SetOut(deps.Stdout)
+	root.SetErr(deps.Stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	if strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
+		err = &usageError{err}
+	}
+	code := exitCode(err)
+	if code == exitInterrupted {
+		fmt.Fprintln(deps.Stderr, "ckanup: interrupted")
+		return code
+	}
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.err != nil {
+		fmt.Fprintf(deps.Stderr, "ckanup: error: %v\n", err)
+	}
+	var he *hintError
+	if errors.As(err, &he) && he.hint != "" {
+		fmt.Fprintf(deps.Stderr, "ckanup: %s\n", he.hint)
+	}
+	if code == exitUsage {
+		fmt.Fprintln(deps.Stderr, "Run 'ckanup --help' or 'ckanup <command> --help' for usage.")
+	}
+	return code
+}
+
+func newRootCmd(deps *Deps) *cobra.Command {
+	g := &GlobalOptions{}
+	root := &cobra.Command{
+		Use:   "ckanup",
+		Short: "Upload files to a CKAN portal's S3 storage and register them as resources",
+		Long: `ckanup uploads files to the Amazon S3 (or S3-compatible) storage of a CKAN
+open-data portal, in parallel checksummed parts with retries, verifies them, and
+registers each as a resource of a CKAN dataset with its size and SHA-256.
+
+Start with 'ckanup demo' to see it work against a local sandbox, then
+'ckanup login --ckan-url https://data.example.org' and 'ckanup upload FILE --dataset NAME'.
+
+` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.CKANURL, "ckan-url", "", "CKAN site URL (env CKAN_URL, else the login profile)")
+	pf.StringVar(&g.APITokenFile, "api-token-file", "", "read the CKAN API token from this file (else env CKAN_API_TOKEN, else the login profile)")
+	pf.StringVar(&g.Profile, "profile", "default", "login profile to use (env CKANUP_PROFILE)")
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "report retries, refreshes and each step on stderr")
+	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print nothing but errors and results")
+
+	root.AddCommand(
+		newUploadCmd(deps, g),
+		newLoginCmd(deps, g),
+		newWhoamiCmd(deps, g),
+		newVersionCmd(deps),
+		newSandboxCmd(deps),
+		newDemoCmd(deps, g),
+	)
+	return root
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ckanup/ckanup/internal/ckan"
+	"github.com/ckanup/ckanup/internal/config"
+)
+
+// ckanSettings are the resolved CKAN site and token, with where each came from.
+type ckanSettings struct {
+	URL, Token             string
+	URLSource, TokenSource string
+	Profile                config.Profile
+}
+
+// resolveCKAN applies the precedence: flags, then environment, then the profile.
+func resolveCKAN(deps *Deps, g *GlobalOptions) (*ckanSettings, error) {
+	s := &ckanSettings{}
+	profileName := g.Profile
+	if profileName == "default" && deps.Getenv("CKANUP_PROFILE") != "" {
+		profileName = deps.Getenv("CKANUP_PROFILE")
+	}
+	dir, err := config.Dir(deps.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	f, err := config.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read login profile: %w", err)
+	}
+	p, hasProfile := f.Profiles[profileName]
+	if !hasProfile && profileName != "default" {
+		return nil, usageErrorf("no login profile %q (known: %s); run `ckanup login --profile %s`", profileName, strings.Join(f.Names(), ", "), profileName)
+	}
+	s.Profile = p
+	switch {
+	case g.CKANURL != "":
+		s.URL, s.URLSource = g.CKANURL, "--ckan-url"
+	case deps.Getenv("CKAN_URL") != "":
+		s.URL, s.URLSource = deps.Getenv("CKAN_URL"), "CKAN_URL"
+	case p.CKANURL != "":
+		s.URL, s.URLSource = p.CKANURL, "profile "+profileName
+	default:
+		return nil, usageErrorf("no CKAN site: pass --ckan-url, set CKAN_URL, or run `ckanup login --ckan-url URL`")
+	}
+	switch {
+	case g.APITokenFile != "":
+		b, err := os.ReadFile(g.APITokenFile)
+		if err != nil {
+			return nil, usageErrorf("read --api-token-file: %v", err)
+		}
+		s.Token, s.TokenSource = strings.TrimSpace(string(b)), "--api-token-file"
+		if s.Token == "" {
+			return nil, usageErrorf("--api-token-file %s is empty", g.APITokenFile)
+		}
+	case deps.Getenv("CKAN_API_TOKEN") != "":
+		s.Token, s.TokenSource = strings.TrimSpace(deps.Getenv("CKAN_API_TOKEN")), "CKAN_API_TOKEN"
+	case p.APIToken != "" && sameSite(p.CKANURL, s.URL):
+		s.Token, s.TokenSource = p.APIToken, "profile "+profileName
+	}
+	return s, nil
+}
+
+// sameSite compares two CKAN URLs loosely (trailing slashes, /api/3/action).
+func sameSite(a, b string) bool {
+	ua, err1 := ckan.ParseSiteURL(a)
+	ub, err2 := ckan.ParseSiteURL(b)
+	return err1 == nil && err2 == nil && ua.String() == ub.String()
+}
+
+func (s *ckanSettings) client(deps *Deps, g *GlobalOptions) (*ckan.Client, error) {
+	c, err := ckan.New(s.URL, s.Token, deps.HTTPClient)
+	if err != nil {
+		return nil, &usageError{err}
+	}
+	c.UserAgent = "ckanup/" + version
+	if g.Verbose {
+		c.OnRetry = func(action string, attempt int, delay time.Duration, err error) {
+			fmt.Fprintf(deps.Stderr, "ckanup: retry: CKAN %s attempt %d failed: %v; retrying in %s\n", action, attempt, err, delay.Round(time.Millisecond))
+		}
+	}
+	return c, nil
+}
+
+// whoAmI returns the token's user, with a message that says what to do when the
+// token is missing or not accepted.
+func whoAmI(ctx context.Context, c *ckan.Client, s *ckanSettings) (*ckan.User, error) {
+	if s.Token == "" {
+		return nil, withHint(fmt.Errorf("no CKAN API token: %w", ckan.ErrNotAuthenticated),
+			"set CKAN_API_TOKEN, pass --api-token-file, or run `ckanup login --ckan-url "+c.SiteURL()+"`")
+	}
+	u, err := c.CurrentUser(ctx)
+	if errors.Is(err, ckan.ErrNotAuthenticated) {
+		return nil, withHint(fmt.Errorf("%s (token from %s): %w", c.SiteURL(), s.TokenSource, err),
+			"create a new API token in CKAN (your user page → API Tokens) and run `ckanup login` or set CKAN_API_TOKEN")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("check the API token: %w", err)
+	}
+	return u, nil
+}

@@ -1,0 +1,146 @@
+// Package config stores ckanup's login profiles in $XDG_CONFIG_HOME/ckanup/
+// (directory 0700, file 0600), written atomically.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// FileName is the profile file inside the config directory.
+const FileName = "config.json"
+
+// Profile is one CKAN site login.
+type Profile struct {
+	CKANURL  string `json:"ckan_url"`
+	APIToken string `json:"api_token"`
+	User     string `json:"user,omitempty"`
+	// TokenURL is the ckanup token endpoint for this site, if it has one.
+	TokenURL string `json:"token_url,omitempty"`
+}
+
+// File is the whole profile file.
+type File struct {
+	Profiles map[string]Profile `json:"profiles"`
+}
+
+// Names lists the profile names in order.
+func (f *File) Names() []string {
+	var n []string
+	for k := range f.Profiles {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// Dir is $XDG_CONFIG_HOME/ckanup, or ~/.config/ckanup.
+func Dir(getenv func(string) string) (string, error) {
+	if d := getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "ckanup"), nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		var err error
+		if home, err = os.UserHomeDir(); err != nil {
+			return "", fmt.Errorf("cannot find a config directory: set XDG_CONFIG_HOME or HOME")
+		}
+	}
+	return filepath.Join(home, ".config", "ckanup"), nil
+}
+
+// ErrInsecure reports a profile file that others can read.
+var ErrInsecure = errors.New("profile file is readable by other users")
+
+// Load reads the profile file in dir. A missing file is an empty File. A file
+// that group or others may read is refused with ErrInsecure, since it holds tokens.
+func Load(dir string) (*File, error) {
+	p := filepath.Join(dir, FileName)
+	f := &File{Profiles: map[string]Profile{}}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return f, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s has mode %04o: %w; run `chmod 600 %s`", p, fi.Mode().Perm(), ErrInsecure, p)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := Parse(b, f); err != nil {
+		return nil, fmt.Errorf("%s: %w (fix it, or delete it and run `ckanup login` again)", p, err)
+	}
+	return f, nil
+}
+
+// Parse decodes a profile file's contents.
+func Parse(b []byte, f *File) error {
+	if err := json.Unmarshal(b, f); err != nil {
+		return fmt.Errorf("not a valid profile file: %w", err)
+	}
+	if f.Profiles == nil {
+		f.Profiles = map[string]Profile{}
+	}
+	return nil
+}
+
+// Save writes f to dir atomically: temporary file 0600, fsync, rename, fsync dir.
+func Save(dir string, f *File) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return "", err
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, FileName)
+	if err := WriteFileAtomic(p, b); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// WriteFileAtomic replaces path with data (mode 0600) so that a crash leaves
+// either the old or the new content.
+func WriteFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

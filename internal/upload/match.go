@@ -46,12 +46,14 @@ func (u *Uploader) Match(ctx context.Context, job Job) (*Result, bool, error) {
 	wantSHA := out.Metadata[MetaSHA256]
 	remoteCRC := aws.ToString(out.ChecksumCRC32C)
 	plan := Plan{Size: src.size, PartSize: max(src.size, 1), Parts: 1}
+	resultPartSize := src.size
 	if strings.Contains(remoteCRC, "-") {
 		ps, err := strconv.ParseInt(out.Metadata[MetaPartSize], 10, 64)
 		if err != nil || ps < MinPartSize {
 			return nil, false, nil
 		}
 		plan = Plan{Size: src.size, PartSize: ps, Parts: int(ceilDiv(src.size, ps)), Multipart: true}
+		resultPartSize = ps
 	}
 	if wantSHA == "" && remoteCRC == "" {
 		return nil, false, nil // nothing to compare with: upload again
@@ -63,15 +65,13 @@ func (u *Uploader) Match(ctx context.Context, job Job) (*Result, bool, error) {
 	if wantSHA != "" && wantSHA != sums.SHA256() {
 		return nil, false, nil
 	}
-	if remoteCRC != "" {
-		want := sums.FullCRC()
-		if plan.Multipart {
-			want = sums.Composite()
-		}
-		if remoteCRC != want {
-			return nil, false, nil
-		}
+	want, comparable := expectedCRC(out, sums, plan.Multipart)
+	if wantSHA == "" && !comparable {
+		return nil, false, nil // nothing trustworthy to compare with: upload again
 	}
-	return &Result{Bucket: job.Bucket, Key: job.Key, Size: src.size, SHA256: sums.SHA256(), PartSize: plan.PartSize,
+	if comparable && remoteCRC != want {
+		return nil, false, nil
+	}
+	return &Result{Bucket: job.Bucket, Key: job.Key, Size: src.size, SHA256: sums.SHA256(), PartSize: resultPartSize,
 		Parts: plan.Parts, ETag: aws.ToString(out.ETag), Checksum: remoteCRC, Reused: true}, true, nil
 }

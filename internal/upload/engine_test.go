@@ -1,0 +1,362 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const mib = 1 << 20
+
+// writeFile writes n deterministic pseudo-random bytes (seeded by n) to a temp file.
+func writeFile(t *testing.T, n int64) (string, []byte) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(n), 42))
+	b := make([]byte, n+8)
+	for i := 0; i < len(b)-8; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], rng.Uint64())
+	}
+	b = b[:n]
+	p := filepath.Join(t.TempDir(), "data.bin")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, b
+}
+
+func testOptions() Options {
+	return Options{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, RequestTimeout: 10 * time.Second}
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// recorder is an Observer that keeps what it heard.
+type recorder struct {
+	mu      sync.Mutex
+	bytes   atomic.Int64
+	retries []RetryEvent
+	plan    Plan
+	onBytes func(total int64)
+}
+
+func (r *recorder) Started(p Plan) { r.plan = p }
+func (r *recorder) Transferred(n int64) {
+	t := r.bytes.Add(n)
+	if r.onBytes != nil {
+		r.onBytes(t)
+	}
+}
+func (r *recorder) Retrying(ev RetryEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.retries = append(r.retries, ev)
+}
+
+func TestUploadSizes(t *testing.T) {
+	cases := []struct {
+		name  string
+		size  int64
+		parts int
+		ops   []string
+	}{
+		{"empty", 0, 1, []string{"PutObject", "HeadObject"}},
+		{"one byte", 1, 1, []string{"PutObject", "HeadObject"}},
+		{"one part less one byte", 5*mib - 1, 1, []string{"PutObject", "HeadObject"}},
+		{"exactly one part", 5 * mib, 1, []string{"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "HeadObject"}},
+		{"exactly three parts", 15 * mib, 3, nil},
+		{"three parts and one byte", 15*mib + 1, 4, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path, data := writeFile(t, tc.size)
+			fake := newFakeS3()
+			rec := &recorder{}
+			res, err := New(fake, testOptions()).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k", Observer: rec})
+			if err != nil {
+				t.Fatalf("Upload: %v", err)
+			}
+			if got := fake.object("k"); !bytes.Equal(got, data) {
+				t.Fatalf("object differs from the file: %d bytes vs %d", len(got), len(data))
+			}
+			if res.SHA256 != sha(data) {
+				t.Errorf("SHA256 = %s, want %s", res.SHA256, sha(data))
+			}
+			if res.Parts != tc.parts || res.Size != tc.size {
+				t.Errorf("parts %d size %d, want %d and %d", res.Parts, res.Size, tc.parts, tc.size)
+			}
+			if rec.bytes.Load() != tc.size {
+				t.Errorf("observer heard %d bytes, want %d", rec.bytes.Load(), tc.size)
+			}
+			if tc.ops != nil && !reflect.DeepEqual(fake.ops(), tc.ops) {
+				t.Errorf("calls %v, want %v", fake.ops(), tc.ops)
+			}
+			if tc.parts > 1 {
+				if n := fake.count("UploadPart"); n != tc.parts {
+					t.Errorf("%d UploadPart calls, want %d", n, tc.parts)
+				}
+				ops := fake.ops()
+				if ops[0] != "CreateMultipartUpload" || ops[len(ops)-2] != "CompleteMultipartUpload" || ops[len(ops)-1] != "HeadObject" {
+					t.Errorf("calls %v", ops)
+				}
+			}
+			if len(fake.openUploads()) != 0 {
+				t.Errorf("open uploads left: %v", fake.openUploads())
+			}
+		})
+	}
+}
+
+func TestSingleUploadRecordsSHA256Metadata(t *testing.T) {
+	path, data := writeFile(t, 1000)
+	fake := newFakeS3()
+	if _, err := New(fake, testOptions()).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k", Metadata: map[string]string{"ckan-user": "u"}}); err != nil {
+		t.Fatal(err)
+	}
+	meta := fake.objects["k"].meta
+	if meta[MetaSHA256] != sha(data) || meta["ckan-user"] != "u" {
+		t.Errorf("metadata %v", meta)
+	}
+}
+
+func TestPartFailsThenSucceeds(t *testing.T) {
+	path, data := writeFile(t, 11*mib)
+	fake := newFakeS3()
+	fake.fail = func(op string, part int32, attempt int) error {
+		if op == "UploadPart" && part == 2 && attempt <= 2 {
+			return apiErr(503, "SlowDown")
+		}
+		return nil
+	}
+	rec := &recorder{}
+	if _, err := New(fake, testOptions()).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k", Observer: rec}); err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	if !bytes.Equal(fake.object("k"), data) {
+		t.Fatal("object differs from the file")
+	}
+	if len(rec.retries) != 2 || rec.retries[0].Part != 2 || rec.retries[0].Op != "UploadPart" || rec.retries[1].Attempt != 2 {
+		t.Errorf("retries heard: %+v", rec.retries)
+	}
+	if rec.bytes.Load() != 11*mib {
+		t.Errorf("bytes counted %d, want %d (retries must not double count)", rec.bytes.Load(), 11*mib)
+	}
+}
+
+func TestPartFailsPermanently(t *testing.T) {
+	path, _ := writeFile(t, 11*mib)
+	fake := newFakeS3()
+	fake.fail = func(op string, part int32, attempt int) error {
+		if op == "UploadPart" && part == 1 {
+			return apiErr(403, "AccessDenied")
+		}
+		return nil
+	}
+	_, err := New(fake, Options{Concurrency: 1, InitialInterval: time.Millisecond}).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k"})
+	var me *MultipartError
+	if !errors.As(err, &me) || !me.Aborted || me.UploadID == "" {
+		t.Fatalf("err = %v, want an aborted MultipartError", err)
+	}
+	if !IsAccessDenied(err) {
+		t.Errorf("IsAccessDenied(%v) = false", err)
+	}
+	want := []string{"CreateMultipartUpload", "UploadPart", "AbortMultipartUpload"}
+	if got := fake.ops(); !reflect.DeepEqual(got, want) {
+		t.Errorf("calls %v, want %v (403 must not be retried)", got, want)
+	}
+	if len(fake.openUploads()) != 0 {
+		t.Errorf("open uploads left: %v", fake.openUploads())
+	}
+}
+
+func TestRetriesAreBounded(t *testing.T) {
+	path, _ := writeFile(t, 100)
+	fake := newFakeS3()
+	fake.fail = func(op string, _ int32, _ int) error { return apiErr(500, "InternalError") }
+	o := testOptions()
+	o.MaxAttempts = 3
+	_, err := New(fake, o).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k"})
+	if err == nil || fake.count("PutObject") != 3 {
+		t.Fatalf("err %v after %d attempts, want failure after 3", err, fake.count("PutObject"))
+	}
+}
+
+func TestCancelAbortsWithLiveContext(t *testing.T) {
+	path, _ := writeFile(t, 26*mib)
+	fake := newFakeS3()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fake.hook = func(part int32) {
+		if part == 2 {
+			cancel()
+		}
+	}
+	_, err := New(fake, Options{Concurrency: 1, InitialInterval: time.Millisecond}).Upload(ctx, Job{Path: path, Bucket: "b", Key: "k"})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	var me *MultipartError
+	if !errors.As(err, &me) || !me.Aborted {
+		t.Fatalf("err = %v, want an aborted upload", err)
+	}
+	ops := fake.ops()
+	if ops[len(ops)-1] != "AbortMultipartUpload" || fake.count("CompleteMultipartUpload") != 0 {
+		t.Errorf("calls %v", ops)
+	}
+	if fake.count("UploadPart") > 3 {
+		t.Errorf("%d parts sent after cancellation", fake.count("UploadPart"))
+	}
+}
+
+func TestKeepOnFailureLeavesUpload(t *testing.T) {
+	path, _ := writeFile(t, 11*mib)
+	fake := newFakeS3()
+	fake.fail = func(op string, part int32, _ int) error {
+		if op == "UploadPart" && part == 3 {
+			return apiErr(400, "InvalidArgument")
+		}
+		return nil
+	}
+	o := testOptions()
+	o.KeepOnFailure = true
+	_, err := New(fake, o).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k"})
+	var me *MultipartError
+	if !errors.As(err, &me) || me.Aborted {
+		t.Fatalf("err = %v, want a kept upload", err)
+	}
+	if fake.count("AbortMultipartUpload") != 0 || len(fake.openUploads()) != 1 {
+		t.Errorf("calls %v, open %v", fake.ops(), fake.openUploads())
+	}
+}
+
+// S3 can fail a CompleteMultipartUpload it carried out; the retry then meets
+// NoSuchUpload and the object decides.
+func TestCompleteFailsAfterCompleting(t *testing.T) {
+	path, data := writeFile(t, 11*mib)
+	fake := newFakeS3()
+	fake.afterComplete = func(attempt int) error {
+		if attempt == 1 {
+			return apiErr(500, "InternalError")
+		}
+		return nil
+	}
+	res, err := New(fake, testOptions()).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k"})
+	if err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	if res.SHA256 != sha(data) || fake.count("CompleteMultipartUpload") != 2 || fake.count("AbortMultipartUpload") != 0 {
+		t.Errorf("calls %v", fake.ops())
+	}
+}
+
+func TestVerifyDetectsWrongObject(t *testing.T) {
+	path, _ := writeFile(t, 11*mib)
+	fake := newFakeS3()
+	fake.afterComplete = func(int) error {
+		fake.mu.Lock()
+		fake.objects["k"].checksum = "AAAAAA==-3"
+		fake.mu.Unlock()
+		return nil
+	}
+	_, err := New(fake, testOptions()).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k"})
+	if !errors.Is(err, ErrVerify) {
+		t.Fatalf("err = %v, want ErrVerify", err)
+	}
+}
+
+func TestFileChangedDuringUpload(t *testing.T) {
+	path, _ := writeFile(t, 16*mib)
+	fake := newFakeS3()
+	rec := &recorder{}
+	var once sync.Once
+	rec.onBytes = func(int64) {
+		once.Do(func() {
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			f.Write([]byte("more"))
+			f.Close()
+		})
+	}
+	_, err := New(fake, Options{Concurrency: 1, InitialInterval: time.Millisecond}).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k", Observer: rec})
+	if !errors.Is(err, ErrSourceChanged) {
+		t.Fatalf("err = %v, want ErrSourceChanged", err)
+	}
+	if fake.count("CompleteMultipartUpload") != 0 || fake.object("k") != nil || len(fake.openUploads()) != 0 {
+		t.Errorf("calls %v: a torn object must be neither completed nor left open", fake.ops())
+	}
+}
+
+func TestSharedPoolBoundsConcurrency(t *testing.T) {
+	fake := newFakeS3()
+	var inFlight, peak atomic.Int32
+	fake.hook = func(int32) {
+		n := inFlight.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+		inFlight.Add(-1)
+	}
+	up := New(fake, Options{Concurrency: 3, InitialInterval: time.Millisecond})
+	var wg sync.WaitGroup
+	for i := range 3 {
+		path, _ := writeFile(t, int64(21*mib+i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := up.Upload(context.Background(), Job{Path: path, Bucket: "b", Key: path}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := peak.Load(); p > 3 || p < 2 {
+		t.Errorf("peak parts in flight %d, want between 2 and the pool's 3", p)
+	}
+}
+
+func TestMatchFindsEarlierUpload(t *testing.T) {
+	for _, size := range []int64{1000, 11 * mib} {
+		path, _ := writeFile(t, size)
+		fake := newFakeS3()
+		up := New(fake, testOptions())
+		job := Job{Path: path, Bucket: "b", Key: "k"}
+		if _, found, err := up.Match(context.Background(), job); err != nil || found {
+			t.Fatalf("before upload: found=%v err=%v", found, err)
+		}
+		first, err := up.Upload(context.Background(), job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, found, err := up.Match(context.Background(), job)
+		if err != nil || !found || res.SHA256 != first.SHA256 || !res.Reused {
+			t.Fatalf("size %d: Match = %+v, %v, %v", size, res, found, err)
+		}
+		// A different file of the same size must not match.
+		if err := os.WriteFile(path, bytes.Repeat([]byte{'x'}, int(size)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, found, err := up.Match(context.Background(), job); err != nil || found {
+			t.Fatalf("size %d: changed file matched (found=%v err=%v)", size, found, err)
+		}
+	}
+}

@@ -548,10 +548,12 @@ func (s *Store) complete(w http.ResponseWriter, r *http.Request, bucket, key str
 	var etags []string
 	var sums [][]byte
 	var total int64
-	for i, p := range req.Parts {
-		if i > 0 && p.PartNumber <= req.Parts[i-1].PartNumber {
+	for i := 1; i < len(req.Parts); i++ {
+		if req.Parts[i].PartNumber <= req.Parts[i-1].PartNumber {
 			return errorf(http.StatusBadRequest, "InvalidPartOrder", "The list of parts was not in ascending order. Parts must be ordered by part number.")
 		}
+	}
+	for i, p := range req.Parts {
 		sp, found := byNum[p.PartNumber]
 		if !found || strings.Trim(sp.ETag, `"`) != strings.Trim(p.ETag, `"`) {
 			return errorf(http.StatusBadRequest, "InvalidPart", "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")

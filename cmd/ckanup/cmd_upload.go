@@ -570,7 +570,7 @@ func (r *uploadRun) explainS3(err error) error {
 	case upload.APICode(err) == "NoSuchBucket":
 		return withHint(err, fmt.Sprintf("bucket %q does not exist there: check --bucket / CKANUP_BUCKET and the region or endpoint", r.target.Bucket))
 	case upload.IsAccessDenied(err):
-		return withHint(err, fmt.Sprintf("the AWS credentials may not write to s3://%s/%s: check them and the bucket policy", r.target.Bucket, r.target.KeyPrefix))
+		return withHint(err, fmt.Sprintf("the AWS credentials were refused for s3://%s/%s: check them, their permissions and the bucket policy", r.target.Bucket, r.target.KeyPrefix))
 	case errors.Is(err, upload.ErrSourceChanged):
 		return withHint(err, "nothing was registered; upload the file again once it is no longer being written")
 	}

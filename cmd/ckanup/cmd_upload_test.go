@@ -46,8 +46,8 @@ func (e *testEnv) checkRegistered(dataset, name, path string) map[string]any {
 	if got := e.object(key); !bytes.Equal(got, want) {
 		e.t.Errorf("object %s differs from %s", key, path)
 	}
-	// The registered URL itself must fetch the object.
-	resp, err := http.Get(r["url"].(string))
+	// The registered URL itself must fetch the object (signed, as the bucket is private).
+	resp, err := e.signedGet(r["url"].(string))
 	if err != nil {
 		e.t.Fatalf("GET %v: %v", r["url"], err)
 	}

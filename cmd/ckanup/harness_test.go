@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ckanup/ckanup/internal/ckansim"
@@ -37,6 +38,7 @@ type testEnv struct {
 	bucket  string
 	vars    map[string]string
 	s3      *s3.Client
+	s3Creds aws.Credentials
 
 	mu     sync.Mutex
 	counts map[string]int // "PUT part", "PUT object", "POST", …
@@ -97,6 +99,7 @@ func newTestEnv(t *testing.T, s3Endpoint, accessKey, secretKey, bucket string) *
 		"XDG_CONFIG_HOME":     t.TempDir(),
 		"HOME":                t.TempDir(),
 	}
+	e.s3Creds = aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}
 	e.s3 = s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(s3Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
 	return e
@@ -248,4 +251,20 @@ func fileSHA256(t *testing.T, p string) string {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// signedGet fetches a URL exactly as given, signed with SigV4 for S3, so a test
+// proves that the URL registered on a resource names the object.
+func (e *testEnv) signedGet(rawURL string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	req.Header.Set("X-Amz-Content-Sha256", emptySHA256)
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
+	if err := signer.SignHTTP(context.Background(), e.s3Creds, req, emptySHA256, "s3", "us-east-1", time.Now()); err != nil {
+		return nil, err
+	}
+	return http.DefaultClient.Do(req)
 }

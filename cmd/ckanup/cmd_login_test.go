@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoginSavesProfileAndUploadUsesIt(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	token := e.world.Editor.Token
+	delete(e.vars, "CKAN_API_TOKEN")
+	site := e.vars["CKAN_URL"]
+	delete(e.vars, "CKAN_URL")
+
+	r := e.run(context.Background(), "not-a-real-token\n", "login", "--ckan-url", site, "--token-stdin")
+	if r.code != exitAuth || !strings.Contains(r.stderr, "did not accept the API token") {
+		t.Fatalf("bad token: exit %d\n%s", r.code, r.stderr)
+	}
+	r = e.run(context.Background(), "", "login", "--ckan-url", site)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--token-stdin") {
+		t.Fatalf("no terminal: exit %d\n%s", r.code, r.stderr)
+	}
+	r = e.run(context.Background(), token+"\n", "login", "--ckan-url", site+"/", "--token-stdin")
+	if r.code != 0 || !strings.Contains(r.stdout, "as uploader") {
+		t.Fatalf("login: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	dir := filepath.Join(e.vars["XDG_CONFIG_HOME"], "ckanup")
+	for p, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "config.json"): 0o600} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v (%v)", p, fi.Mode().Perm(), want, err)
+		}
+	}
+
+	r = e.run(context.Background(), "", "whoami")
+	if r.code != 0 || !strings.Contains(r.stdout, "uploader, token from profile default") || !strings.Contains(r.stdout, "acceptance-org (editor)") {
+		t.Fatalf("whoami: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	f := makeFile(t, t.TempDir(), "p.csv", 10)
+	if r := e.upload(f, "--dataset", "acceptance-dataset"); r.code != 0 {
+		t.Fatalf("upload with profile: exit %d\n%s", r.code, r.stderr)
+	}
+
+	// The environment overrides the profile.
+	e.vars["CKAN_API_TOKEN"] = e.world.Member.Token
+	r = e.run(context.Background(), "", "whoami")
+	if !strings.Contains(r.stdout, "reader, token from CKAN_API_TOKEN") {
+		t.Errorf("env override: %s", r.stdout)
+	}
+	// A token file overrides both.
+	tf := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tf, []byte(e.world.Sysadmin.Token+"\n"), 0o600)
+	r = e.run(context.Background(), "", "whoami", "--api-token-file", tf)
+	if !strings.Contains(r.stdout, "admin (sysadmin), token from --api-token-file") {
+		t.Errorf("token file: %s", r.stdout)
+	}
+	// A profile file others can read is refused.
+	os.Chmod(filepath.Join(dir, "config.json"), 0o644)
+	delete(e.vars, "CKAN_API_TOKEN")
+	r = e.run(context.Background(), "", "whoami")
+	if r.code == 0 || !strings.Contains(r.stderr, "chmod 600") {
+		t.Errorf("world-readable profile: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	r := e.run(context.Background(), "", "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "ckanup dev (commit ") {
+		t.Errorf("version: %q", r.stdout)
+	}
+	r = e.run(context.Background(), "", "upload", "--help")
+	for _, want := range []string{"Exit codes:", "130", "--part-size", "--dry-run", "CKANUP_BUCKET"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("upload --help lacks %q", want)
+		}
+	}
+	r = e.run(context.Background(), "", "completion", "bash")
+	if r.code != 0 || !strings.Contains(r.stdout, "bash completion") {
+		t.Errorf("completion bash: exit %d", r.code)
+	}
+	if r := e.run(context.Background(), "", "frobnicate"); r.code != exitUsage {
+		t.Errorf("unknown command: exit %d", r.code)
+	}
+}

@@ -37,6 +37,9 @@ func fixtureFiles(t testing.TB) []string {
 			return m
 		}
 	}
+	if os.Getenv("CKANUP_IT_REQUIRE") == "1" {
+		t.Fatal("shared/ckan-fixtures not found beside the repository (set CKAN_FIXTURES)")
+	}
 	t.Skip("shared/ckan-fixtures not found (set CKAN_FIXTURES)")
 	return nil
 }

@@ -24,6 +24,9 @@ func fixturesDir(t *testing.T) string {
 			return c
 		}
 	}
+	if os.Getenv("CKANUP_IT_REQUIRE") == "1" {
+		t.Fatal("shared/ckan-fixtures not found beside the repository (set CKAN_FIXTURES)")
+	}
 	t.Skip("shared/ckan-fixtures not found (set CKAN_FIXTURES)")
 	return ""
 }

@@ -104,6 +104,7 @@ func (b *barDisplay) track(name string, size int64) *fileProgress {
 		b.bar = progressbar.NewOptions64(b.total,
 			progressbar.OptionSetWriter(b.w),
 			progressbar.OptionShowBytes(true),
+			progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionShowElapsedTimeOnFinish(),
 			progressbar.OptionThrottle(100*time.Millisecond),
@@ -158,7 +159,10 @@ func (b *barDisplay) close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.bar != nil {
-		_ = b.bar.Clear()
+		b.current = "done"
+		b.describe()
+		_ = b.bar.Finish()
+		fmt.Fprintln(b.w)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/ckanup/ckanup/internal/fsutil"
 )
 
 // FileName is the profile file inside the config directory.
@@ -95,10 +97,7 @@ func Parse(b []byte, f *File) error {
 
 // Save writes f to dir atomically: temporary file 0600, fsync, rename, fsync dir.
 func Save(dir string, f *File) (string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	if err := fsutil.PrivateDir(dir); err != nil {
 		return "", err
 	}
 	b, err := json.MarshalIndent(f, "", "  ")
@@ -106,41 +105,8 @@ func Save(dir string, f *File) (string, error) {
 		return "", err
 	}
 	p := filepath.Join(dir, FileName)
-	if err := WriteFileAtomic(p, b); err != nil {
+	if err := fsutil.WriteFileAtomic(p, b); err != nil {
 		return "", err
 	}
 	return p, nil
-}
-
-// WriteFileAtomic replaces path with data (mode 0600) so that a crash leaves
-// either the old or the new content.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -104,6 +104,10 @@ type Job struct {
 	// MetaSHA256 for single-request uploads and MetaPartSize for multipart ones.
 	Metadata map[string]string
 	Observer Observer
+	// Resume continues an earlier multipart upload; nil starts a new one.
+	Resume *Resume
+	// Recorder hears what a later run needs to resume this upload (optional).
+	Recorder Recorder
 }
 
 // Result describes a verified object.
@@ -181,14 +185,21 @@ func (u *Uploader) Upload(ctx context.Context, job Job) (*Result, error) {
 	if job.Observer == nil {
 		job.Observer = NopObserver{}
 	}
+	if job.Recorder == nil {
+		job.Recorder = nopRecorder{}
+	}
 	start := u.now()
 	src, err := openSource(job.Path)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
 	defer src.f.Close()
-	plan, err := u.Plan(src.size)
-	if err != nil {
+	var plan Plan
+	if job.Resume != nil {
+		if plan, err = resumePlan(src.size, job.Resume); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrUploadGone, err)
+		}
+	} else if plan, err = u.Plan(src.size); err != nil {
 		return nil, err
 	}
 	job.Observer.Started(plan)
@@ -265,26 +276,17 @@ func (u *Uploader) single(ctx context.Context, job Job, src *source, plan Plan) 
 // (from the page cache, just read) so no part is ever copied into memory.
 func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Plan) (res *Result, err error) {
 	var uploadID string
-	err = u.retry(ctx, "CreateMultipartUpload", 0, job.Observer, u.callTimeout(), func(actx context.Context) error {
-		out, err := u.api.CreateMultipartUpload(actx, &s3.CreateMultipartUploadInput{
-			Bucket:            aws.String(job.Bucket),
-			Key:               aws.String(job.Key),
-			ContentType:       nonEmpty(job.ContentType),
-			Metadata:          u.metadata(job, map[string]string{MetaPartSize: strconv.FormatInt(plan.PartSize, 10)}),
-			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
-		})
-		if err != nil {
-			return err
+	var remote map[int]remotePart
+	var known map[int]KnownPart
+	if job.Resume != nil {
+		uploadID, known = job.Resume.UploadID, job.Resume.Known
+		if remote, err = u.listParts(ctx, job, uploadID); err != nil {
+			return nil, err
 		}
-		uploadID = aws.ToString(out.UploadId)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create multipart upload: %w", err)
+	} else if uploadID, err = u.create(ctx, job, plan); err != nil {
+		return nil, err
 	}
-	if uploadID == "" {
-		return nil, errors.New("create multipart upload: S3 returned no upload id")
-	}
+	job.Recorder.Created(uploadID, plan.PartSize)
 	defer func() {
 		if err != nil {
 			err = u.abandon(ctx, job, uploadID, err)
@@ -309,6 +311,13 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 	})
 	g.Go(func() error {
 		for p := range parts {
+			if rp, ok := reusable(p, remote, known); ok {
+				completed[p.n-1] = types.CompletedPart{ETag: aws.String(rp.etag), PartNumber: aws.Int32(int32(p.n)), ChecksumCRC32C: aws.String(crcBase64(p.crc))}
+				sent.Add(p.size)
+				job.Recorder.PartDone(p.n, p.size, rp.etag, crcBase64(p.crc))
+				job.Observer.Transferred(p.size)
+				continue
+			}
 			select {
 			case u.tokens <- struct{}{}:
 			case <-gctx.Done():
@@ -322,6 +331,7 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 				}
 				completed[p.n-1] = cp
 				sent.Add(p.size)
+				job.Recorder.PartDone(p.n, p.size, aws.ToString(cp.ETag), aws.ToString(cp.ChecksumCRC32C))
 				job.Observer.Transferred(p.size)
 				return nil
 			})
@@ -346,10 +356,37 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 	if err := u.complete(ctx, job, uploadID, completed, res, sums); err != nil {
 		return nil, err
 	}
+	job.Recorder.Completed()
 	if err := u.verify(ctx, job, res, sums); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// create starts a multipart upload.
+func (u *Uploader) create(ctx context.Context, job Job, plan Plan) (string, error) {
+	var uploadID string
+	err := u.retry(ctx, "CreateMultipartUpload", 0, job.Observer, u.callTimeout(), func(actx context.Context) error {
+		out, err := u.api.CreateMultipartUpload(actx, &s3.CreateMultipartUploadInput{
+			Bucket:            aws.String(job.Bucket),
+			Key:               aws.String(job.Key),
+			ContentType:       nonEmpty(job.ContentType),
+			Metadata:          u.metadata(job, map[string]string{MetaPartSize: strconv.FormatInt(plan.PartSize, 10)}),
+			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
+		})
+		if err != nil {
+			return err
+		}
+		uploadID = aws.ToString(out.UploadId)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("create multipart upload: %w", err)
+	}
+	if uploadID == "" {
+		return "", errors.New("create multipart upload: S3 returned no upload id")
+	}
+	return uploadID, nil
 }
 
 func (u *Uploader) uploadPart(ctx context.Context, job Job, src *source, uploadID string, p partSum) (types.CompletedPart, error) {

@@ -19,6 +19,10 @@ var ErrSourceChanged = errors.New("the file changed while it was being uploaded"
 // does not match the local file.
 var ErrVerify = errors.New("the uploaded object does not match the file")
 
+// ErrUploadGone reports a multipart upload to resume that S3 no longer holds
+// (aborted by a lifecycle rule or by hand). Start a fresh one.
+var ErrUploadGone = errors.New("the multipart upload to resume no longer exists")
+
 // MultipartError is returned when a multipart upload fails after it was created.
 // It tells the caller whether the upload was aborted or left in place.
 type MultipartError struct {

@@ -34,6 +34,10 @@ type fakeS3 struct {
 	attempts      map[string]int
 	// hook runs inside UploadPart after the body is read (for cancellation tests).
 	hook func(part int32)
+	// listNoChecksums makes ListParts omit checksums, as some servers do.
+	listNoChecksums bool
+	// listPage overrides ListParts entirely (paging tests).
+	listPage func(in *s3.ListPartsInput) (*s3.ListPartsOutput, error)
 }
 
 type fakeObject struct {
@@ -224,6 +228,36 @@ func (f *fakeS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...fu
 	out := &s3.HeadObjectOutput{ContentLength: aws.Int64(int64(len(o.data))), ETag: aws.String(`"whole"`), Metadata: o.meta}
 	if in.ChecksumMode == types.ChecksumModeEnabled {
 		out.ChecksumCRC32C = aws.String(o.checksum)
+	}
+	return out, nil
+}
+
+func (f *fakeS3) ListParts(ctx context.Context, in *s3.ListPartsInput, _ ...func(*s3.Options)) (*s3.ListPartsOutput, error) {
+	if _, err := f.record("ListParts", 0); err != nil {
+		return nil, err
+	}
+	if f.listPage != nil {
+		return f.listPage(in)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	parts, ok := f.uploads[aws.ToString(in.UploadId)]
+	if !ok {
+		return nil, apiErr(404, "NoSuchUpload")
+	}
+	var nums []int
+	for n := range parts {
+		nums = append(nums, int(n))
+	}
+	sort.Ints(nums)
+	out := &s3.ListPartsOutput{}
+	for _, n := range nums {
+		b := parts[int32(n)]
+		p := types.Part{PartNumber: aws.Int32(int32(n)), Size: aws.Int64(int64(len(b))), ETag: aws.String(fmt.Sprintf(`"p%d"`, n))}
+		if !f.listNoChecksums {
+			p.ChecksumCRC32C = aws.String(crcOf(b))
+		}
+		out.Parts = append(out.Parts, p)
 	}
 	return out, nil
 }

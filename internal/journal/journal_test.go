@@ -12,8 +12,8 @@ import (
 func sample() *Entry {
 	return &Entry{Site: "https://data.example.org", DatasetID: "d1", DatasetName: "ds", ResourceID: "r1", ResourceName: "big.csv",
 		Bucket: "b", Key: "o/d1/r1/big.csv", UploadID: "u-1", PartSize: 5 << 20,
-		File:  FileState{Path: "/data/big.csv", Size: 12 << 20, MTime: 42, Fingerprint: "ab"},
-		Parts: []Part{{Number: 2, Size: 5 << 20, ETag: `"e2"`, CRC32C: "c2=="}, {Number: 1, Size: 5 << 20, ETag: `"e1"`, CRC32C: "c1=="}},
+		File:    FileState{Path: "/data/big.csv", Size: 12 << 20, MTime: 42, Fingerprint: "ab"},
+		Parts:   []Part{{Number: 2, Size: 5 << 20, ETag: `"e2"`, CRC32C: "c2=="}, {Number: 1, Size: 5 << 20, ETag: `"e1"`, CRC32C: "c1=="}},
 		Started: time.Unix(1, 0).UTC(), Updated: time.Unix(2, 0).UTC(), Args: []string{"upload", "big.csv", "--dataset", "ds"}}
 }
 

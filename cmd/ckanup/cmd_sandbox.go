@@ -110,9 +110,9 @@ func runDemo(ctx context.Context, o *DemoOptions) error {
 	deps.Getenv = func(k string) string { return env[k] }
 	g := &GlobalOptions{Profile: "default", Verbose: o.Global.Verbose, Quiet: o.Global.Quiet}
 	uo := &UploadOptions{Deps: &deps, Global: g, Paths: []string{sample}, Dataset: "demo-dataset",
-		Bucket: sb.Bucket, Endpoint: sb.S3URL, Region: sb.Region,
-		credentials: credentials.NewStaticCredentialsProvider(sb.AccessKey, sb.SecretKey, ""),
-		PartSize:    "5MiB", Concurrency: upload.DefaultConcurrency, Retries: 10, RetryMaxTime: 5 * time.Minute,
+		S3: S3Flags{Bucket: sb.Bucket, Endpoint: sb.S3URL, Region: sb.Region,
+			credentials: credentials.NewStaticCredentialsProvider(sb.AccessKey, sb.SecretKey, "")},
+		PartSize: "5MiB", Concurrency: upload.DefaultConcurrency, Retries: 10, RetryMaxTime: 5 * time.Minute,
 		Output: "text"}
 	if err := runUpload(ctx, uo); err != nil {
 		return err

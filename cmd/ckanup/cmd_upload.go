@@ -2,18 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/creds"
 	"github.com/ckanup/ckanup/internal/fileformat"
+	"github.com/ckanup/ckanup/internal/journal"
 	"github.com/ckanup/ckanup/internal/upload"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
@@ -36,9 +40,8 @@ type UploadOptions struct {
 	Format     string
 	ResourceID string
 
-	Bucket, KeyPrefix, Region, Endpoint, AWSProfile string
-	PathStyle                                       *bool
-	PublicURLBase                                   string
+	S3            S3Flags
+	PublicURLBase string
 
 	PartSize       string
 	Concurrency    int
@@ -49,18 +52,17 @@ type UploadOptions struct {
 	Output   string
 	Progress bool
 	DryRun   bool
+	NoResume bool
+	Force    bool
 
 	// Set by tests: the S3 client to use instead of one built from the AWS
 	// configuration, and the backoff's first delay and the line display's period.
-	s3API           upload.API
-	credentials     aws.CredentialsProvider
 	initialInterval time.Duration
 	lineInterval    time.Duration
 }
 
 func newUploadCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
 	o := &UploadOptions{Deps: deps, Global: g}
-	var pathStyle bool
 	cmd := &cobra.Command{
 		Use:   "upload FILE|DIR|GLOB... --dataset NAME_OR_ID",
 		Short: "Upload files to S3 and register them as resources of a CKAN dataset",
@@ -97,9 +99,7 @@ are not. Devices, FIFOs and sockets are refused.
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Paths = args
-			if cmd.Flags().Changed("path-style") {
-				o.PathStyle = &pathStyle
-			}
+			o.S3.changed(cmd)
 			return runUpload(cmd.Context(), o)
 		},
 	}
@@ -110,12 +110,7 @@ are not. Devices, FIFOs and sockets are refused.
 	f.StringVar(&o.Desc, "description", "", "resource description")
 	f.StringVar(&o.Format, "format", "", "resource format (default: from the extension: CSV, JSON, ZIP, PARQUET, …)")
 	f.StringVar(&o.ResourceID, "resource-id", "", "update this existing resource (one file only)")
-	f.StringVar(&o.Bucket, "bucket", "", "S3 bucket (env CKANUP_BUCKET)")
-	f.StringVar(&o.KeyPrefix, "key-prefix", "", "prefix of every object key (env CKANUP_KEY_PREFIX)")
-	f.StringVar(&o.Region, "region", "", "AWS region (default: AWS_REGION or the AWS profile's)")
-	f.StringVar(&o.Endpoint, "endpoint-url", "", "S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL)")
-	f.StringVar(&o.AWSProfile, "aws-profile", "", "AWS shared-config profile (default: AWS_PROFILE)")
-	f.BoolVar(&pathStyle, "path-style", false, "path-style S3 URLs (default: on when an endpoint is set)")
+	o.S3.register(cmd)
 	f.StringVar(&o.PublicURLBase, "public-url-base", "", "public base URL of the objects (a CDN or custom domain) for the resource URL")
 	f.StringVar(&o.PartSize, "part-size", "5MiB", "part size (5MiB–5GiB; grown when a file would need more than 10,000 parts)")
 	f.IntVar(&o.Concurrency, "concurrency", upload.DefaultConcurrency, "requests in flight, shared by all files")
@@ -125,6 +120,8 @@ are not. Devices, FIFOs and sockets are refused.
 	f.StringVarP(&o.Output, "output", "o", "text", "result format: text or json (one JSON object per file on stdout)")
 	f.BoolVar(&o.Progress, "progress", false, "show progress on stderr in JSON mode too")
 	f.BoolVar(&o.DryRun, "dry-run", false, "check the dataset and rights, print the plan, upload nothing")
+	f.BoolVar(&o.NoResume, "no-resume", false, "abort a failed or interrupted upload instead of keeping it to resume")
+	f.BoolVar(&o.Force, "force", false, "upload even when the resource already has this file's size and SHA-256")
 	return cmd
 }
 
@@ -140,7 +137,7 @@ type fileRecord struct {
 	SHA256     string  `json:"sha256,omitempty"`
 	Parts      int     `json:"parts"`
 	PartSize   int64   `json:"part_size"`
-	Status     string  `json:"status"` // created, updated, failed, planned
+	Status     string  `json:"status"` // created, updated, skipped, failed, planned
 	Uploaded   bool    `json:"uploaded"`
 	Error      string  `json:"error,omitempty"`
 	Duration   float64 `json:"duration_s"`
@@ -156,9 +153,13 @@ type uploadRun struct {
 	user    *ckan.User
 	dataset *ckan.Dataset
 	target  creds.Target
+	api     upload.API
 	up      *upload.Uploader
 	disp    display
 	regMu   sync.Mutex // CKAN registrations into one dataset, one at a time
+
+	journal    *journal.Store
+	journalDir string
 }
 
 func (o *UploadOptions) validate() error {
@@ -217,14 +218,19 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		return err
 	}
 
-	api, err := r.s3(ctx, partSize)
-	if err != nil {
+	if r.api, err = r.s3(ctx); err != nil {
 		return err
 	}
-	r.up = upload.New(api, upload.Options{
+	r.up = upload.New(r.api, upload.Options{
 		PartSize: partSize, Concurrency: o.Concurrency, MaxAttempts: o.Retries, MaxRetryTime: o.RetryMaxTime,
-		RequestTimeout: o.RequestTimeout, InitialInterval: o.initialInterval,
+		RequestTimeout: o.RequestTimeout, InitialInterval: o.initialInterval, KeepOnFailure: !o.NoResume,
 	})
+	if r.journalDir, err = journal.Dir(o.Getenv); err != nil {
+		return err
+	}
+	if r.journal, err = journal.Open(r.journalDir); err != nil {
+		return err
+	}
 
 	jobs := make([]*fileJob, len(files))
 	for i, f := range files {
@@ -236,6 +242,18 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		return r.printPlan(jobs)
 	}
 	return r.uploadAll(ctx, jobs)
+}
+
+// notef tells the person something they should know (unless --quiet).
+func (r *uploadRun) notef(format string, a ...any) {
+	if r.o.Global.Quiet {
+		return
+	}
+	if r.disp != nil {
+		r.disp.logf(format, a...)
+		return
+	}
+	fmt.Fprintf(r.o.Stderr, "ckanup: "+format+"\n", a...)
 }
 
 func (r *uploadRun) logf(format string, a ...any) {
@@ -270,33 +288,14 @@ func (r *uploadRun) resolveDataset(ctx context.Context) (*ckan.Dataset, error) {
 }
 
 // s3 resolves the target and returns the S3 client.
-func (r *uploadRun) s3(ctx context.Context, partSize int64) (upload.API, error) {
-	o := r.o
-	bucket := firstNonEmpty(o.Bucket, o.Getenv("CKANUP_BUCKET"))
-	if bucket == "" {
-		return nil, usageErrorf("no S3 bucket: pass --bucket or set CKANUP_BUCKET")
-	}
-	src, err := creds.FromChain(ctx, creds.ChainOptions{
-		Profile: o.AWSProfile, Region: o.Region, Endpoint: o.Endpoint, PathStyle: o.PathStyle,
-		Bucket: bucket, KeyPrefix: firstNonEmpty(o.KeyPrefix, o.Getenv("CKANUP_KEY_PREFIX")), Getenv: o.Getenv,
-		Credentials: o.credentials,
-	})
+func (r *uploadRun) s3(ctx context.Context) (upload.API, error) {
+	client, src, err := r.o.S3.connect(ctx, r.o.Deps)
 	if err != nil {
-		return nil, &usageError{err}
-	}
-	r.target = src.Target
-	if o.s3API != nil {
-		return o.s3API, nil
-	}
-	if err := src.Check(ctx); err != nil {
 		return nil, err
 	}
-	where := "AWS S3 in " + r.target.Region
-	if r.target.Endpoint != "" {
-		where = r.target.Endpoint
-	}
-	r.logf("S3: bucket %s at %s, credentials from the %s", bucket, where, src.Kind)
-	return newS3Client(src), nil
+	r.target = src.Target
+	r.logf("S3: bucket %s at %s, credentials from the %s", r.target.Bucket, where(r.target), src.Kind)
+	return client, nil
 }
 
 // fileJob is one planned file.
@@ -304,6 +303,7 @@ type fileJob struct {
 	in         inputFile
 	resourceID string
 	existing   bool
+	resource   *ckan.Resource // the resource to update, when existing
 	key        string
 	url        string
 	plan       upload.Plan
@@ -315,18 +315,18 @@ func (r *uploadRun) plan(f inputFile) (*fileJob, error) {
 	j := &fileJob{in: f}
 	switch {
 	case r.o.ResourceID != "":
-		for _, res := range r.dataset.Resources {
+		for i, res := range r.dataset.Resources {
 			if res.ID == r.o.ResourceID {
-				j.resourceID, j.existing = res.ID, true
+				j.resourceID, j.existing, j.resource = res.ID, true, &r.dataset.Resources[i]
 			}
 		}
 		if !j.existing {
 			return nil, usageErrorf("resource %s is not in dataset %s", r.o.ResourceID, r.dataset.Name)
 		}
 	default:
-		for _, res := range r.dataset.Resources {
+		for i, res := range r.dataset.Resources {
 			if res.Name == f.Name && res.State != "deleted" {
-				j.resourceID, j.existing = res.ID, true
+				j.resourceID, j.existing, j.resource = res.ID, true, &r.dataset.Resources[i]
 				break
 			}
 		}
@@ -484,6 +484,10 @@ func (r *uploadRun) printRecord(rec *fileRecord) {
 		fmt.Fprintf(r.o.Stdout, "failed   %s\n", rec.File)
 		return
 	}
+	if rec.Status == "skipped" {
+		fmt.Fprintf(r.o.Stdout, "skipped  %s: resource %s of %s already has this file (same size and sha256 %s)\n", rec.File, rec.ResourceID, rec.Dataset, rec.SHA256)
+		return
+	}
 	how := "uploaded"
 	if !rec.Uploaded {
 		how = "already in S3"
@@ -492,12 +496,32 @@ func (r *uploadRun) printRecord(rec *fileRecord) {
 		rec.ResourceID, upload.FormatSize(rec.Size), how, rec.SHA256, rec.URL)
 }
 
-// uploadOne sends one file (unless the object is already there) and registers it.
+// uploadOne sends one file (unless the resource or the object already holds it),
+// resuming an interrupted upload of it, and registers it.
 func (r *uploadRun) uploadOne(ctx context.Context, j *fileJob) *fileRecord {
 	rec := r.record(j)
 	start := r.o.Now()
 	prog := r.disp.track(j.in.Name, j.in.Size)
 	defer prog.done()
+	fail := func(err error) *fileRecord {
+		rec.Status, rec.err = "failed", err
+		rec.Duration = r.o.Now().Sub(start).Seconds()
+		return rec
+	}
+
+	if j.resource != nil && !r.o.Force {
+		sum, same, err := sameAsResource(j.in.Path, j.resource)
+		if err != nil {
+			return fail(err)
+		}
+		if same {
+			rec.Status, rec.SHA256 = "skipped", sum
+			rec.Duration = r.o.Now().Sub(start).Seconds()
+			prog.Transferred(j.in.Size)
+			return rec
+		}
+	}
+
 	job := upload.Job{
 		Path: j.in.Path, Bucket: r.target.Bucket, Key: j.key, ContentType: j.mimetype, Observer: prog,
 		Metadata: map[string]string{
@@ -507,28 +531,99 @@ func (r *uploadRun) uploadOne(ctx context.Context, j *fileJob) *fileRecord {
 			"ckan-user":        r.user.Name,
 		},
 	}
-	res, found, err := r.up.Match(ctx, job)
-	if err == nil && found {
-		r.logf("%s: s3://%s/%s already holds this file; registering it without uploading", j.in.Path, res.Bucket, res.Key)
-		prog.Transferred(res.Size)
-	} else if err == nil {
+	var jr *journalRecorder
+	if j.plan.Multipart {
+		state, err := journal.StateOf(j.in.Path)
+		if err != nil {
+			return fail(fmt.Errorf("read %s: %w", j.in.Path, err))
+		}
+		lock, entry, err := r.openEntry(ctx, j, state)
+		if err != nil {
+			return fail(err)
+		}
+		defer lock.Unlock()
+		if entry == nil {
+			entry = &journal.Entry{Site: r.client.SiteURL(), DatasetID: r.dataset.ID, DatasetName: r.dataset.Name,
+				ResourceID: j.resourceID, ResourceName: j.in.Name, Bucket: r.target.Bucket, Key: j.key,
+				Endpoint: r.target.Endpoint, File: state, Args: r.o.Global.Args, Started: r.o.Now().UTC()}
+		} else if !entry.Completed {
+			job.Resume = resumeOf(entry)
+			r.notef("%s: resuming the interrupted upload %s (%s)", j.in.Path, entry.UploadID, describeEntry(entry))
+		}
+		jr = &journalRecorder{st: r.journal, id: journal.ID(r.client.SiteURL(), r.dataset.ID, state.Path), e: entry}
+		job.Recorder = jr
+	}
+
+	var res *upload.Result
+	found, err := false, error(nil)
+	if job.Resume == nil {
+		res, found, err = r.up.Match(ctx, job)
+		if found {
+			r.logf("%s: s3://%s/%s already holds this file; registering it without uploading", j.in.Path, res.Bucket, res.Key)
+			prog.Transferred(res.Size)
+		}
+	}
+	if err == nil && !found {
 		res, err = r.up.Upload(ctx, job)
+		if errors.Is(err, upload.ErrUploadGone) {
+			r.notef("%s: %v (aborted by a bucket lifecycle rule or by hand); starting afresh", j.in.Path, err)
+			job.Resume = nil
+			res, err = r.up.Upload(ctx, job)
+		}
+	}
+	if jr != nil {
+		if ferr := jr.flush(); ferr != nil {
+			r.notef("%s: could not write the upload journal: %v", j.in.Path, ferr)
+		}
 	}
 	if err != nil {
-		rec.Status, rec.err = "failed", r.explainS3(err)
-		rec.Duration = r.o.Now().Sub(start).Seconds()
-		return rec
+		var me *upload.MultipartError
+		if errors.As(err, &me) && !me.Aborted && me.AbortErr == nil {
+			return fail(withHint(r.explainS3(err), "the upload is kept: run the same command again to resume it: "+resumeCommand(r.o.Global.Args)))
+		}
+		if jr != nil {
+			_ = r.journal.Delete(jr.id)
+		}
+		return fail(r.explainS3(err))
 	}
 	rec.Uploaded = !res.Reused
 	rec.Size, rec.SHA256, rec.Parts, rec.PartSize = res.Size, res.SHA256, res.Parts, res.PartSize
 	rec.Status, err = r.register(ctx, j, res)
 	if err != nil {
-		rec.Status = "failed"
-		rec.err = withHint(fmt.Errorf("uploaded to s3://%s/%s, but registering it in CKAN failed: %w", res.Bucket, res.Key, err),
-			"the object is in place: re-run the same command to register it without uploading again")
+		return fail(withHint(fmt.Errorf("uploaded to s3://%s/%s, but registering it in CKAN failed: %w", res.Bucket, res.Key, err),
+			"the object is in place: re-run the same command to register it without uploading again"))
+	}
+	if jr != nil {
+		if err := r.journal.Delete(jr.id); err != nil {
+			r.notef("%s: %v", j.in.Path, err)
+		}
 	}
 	rec.Duration = r.o.Now().Sub(start).Seconds()
 	return rec
+}
+
+// sameAsResource says whether the resource already describes exactly this file:
+// same size and the same "sha256:" hash. The file is hashed only when the sizes agree.
+func sameAsResource(path string, res *ckan.Resource) (string, bool, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", false, err
+	}
+	want, isSHA := strings.CutPrefix(res.Hash, "sha256:")
+	if res.Size == nil || *res.Size != fi.Size() || !isSHA {
+		return "", false, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", false, fmt.Errorf("hash %s: %w", path, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	return sum, strings.EqualFold(sum, want), nil
 }
 
 // register creates or updates the resource. Registrations into a dataset are

@@ -93,19 +93,32 @@ func TestUploadCreatesThenUpdatesWithoutDuplicates(t *testing.T) {
 		t.Errorf("requests %v, open uploads %d", e.counts, e.openUploads())
 	}
 
-	// The same command again: nothing is sent, nothing duplicated, all updated.
+	// The same command again, as a daily cron job would: nothing changed, so
+	// nothing reaches S3 but the checks, nothing is registered, all skipped.
 	e.resetCounts()
+	patches := e.ckan.CountCalls("resource_patch", 0)
 	r = e.upload(big, small, empty, "--dataset", "acceptance-dataset", "--output", "json")
 	if r.code != 0 {
 		t.Fatalf("re-run: exit %d\n%s", r.code, r.stderr)
 	}
 	for _, rec := range records(t, r.stdout) {
-		if rec.Status != "updated" || rec.Uploaded {
+		if rec.Status != "skipped" || rec.Uploaded || rec.SHA256 != fileSHA256(t, rec.File) {
 			t.Errorf("re-run record %+v", rec)
 		}
 	}
-	if n := e.counted("UploadPart") + e.counted("PutObject"); n != 0 {
-		t.Errorf("re-run sent %d data requests", n)
+	if len(e.counts) != 0 || e.ckan.CountCalls("resource_patch", 0) != patches {
+		t.Errorf("an unchanged re-run sent %v to S3 and patched CKAN", e.counts)
+	}
+
+	// --force registers again, but the objects already there are not sent again.
+	r = e.upload(big, small, empty, "--dataset", "acceptance-dataset", "--output", "json", "--force")
+	for _, rec := range records(t, r.stdout) {
+		if rec.Status != "updated" || rec.Uploaded {
+			t.Errorf("forced re-run record %+v", rec)
+		}
+	}
+	if n := e.counted("UploadPart") + e.counted("PutObject"); n != 0 || r.code != 0 {
+		t.Errorf("forced re-run: exit %d, sent %d data requests", r.code, n)
 	}
 	e.checkRegistered("acceptance-dataset", "big.csv", big)
 
@@ -322,24 +335,59 @@ func TestUploadRetriesS3Errors(t *testing.T) {
 	e.checkRegistered("acceptance-dataset", "flaky.bin", f)
 }
 
-func TestUploadInterruptedAbortsAndExits130(t *testing.T) {
-	e := newTestEnv(t, "", "", "", "ckanup-test")
-	f := makeFile(t, t.TempDir(), "big.bin", 30<<20)
+// interruptAt runs an upload that is cancelled (as by Ctrl-C) when part 3 arrives.
+func (e *testEnv) interruptAt(part string, args ...string) runResult {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	e.s3Hook = func(w http.ResponseWriter, r *http.Request) bool {
-		if r.URL.Query().Get("partNumber") == "2" {
+		if r.URL.Query().Get("partNumber") == part {
 			cancel()
 			time.Sleep(50 * time.Millisecond)
 		}
 		return false
 	}
-	r := e.run(ctx, "", "upload", f, "--dataset", "acceptance-dataset", "--concurrency", "1")
+	defer func() { e.s3Hook = nil }()
+	return e.run(ctx, "", append([]string{"upload", "--concurrency", "1"}, args...)...)
+}
+
+func TestInterruptedUploadIsKeptThenResumed(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	e.vars["XDG_STATE_HOME"] = t.TempDir()
+	f := makeFile(t, t.TempDir(), "big.bin", 30<<20)
+	r := e.interruptAt("3", f, "--dataset", "acceptance-dataset")
 	if r.code != exitInterrupted {
 		t.Fatalf("exit %d, want 130\n%s", r.code, r.stderr)
 	}
-	if !strings.Contains(r.stderr, "aborted") {
-		t.Errorf("stderr does not say the upload was aborted:\n%s", r.stderr)
+	want := "run the same command again to resume it: ckanup upload --concurrency 1 " + f + " --dataset acceptance-dataset"
+	if !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr does not give the resume command:\n%s", r.stderr)
+	}
+	if e.openUploads() != 1 || len(e.ckan.Resources("acceptance-dataset")) != 0 {
+		t.Fatalf("open uploads %d, resources %d", e.openUploads(), len(e.ckan.Resources("acceptance-dataset")))
+	}
+	sent := e.counted("UploadPart")
+	e.resetCounts()
+	r = e.upload(f, "--dataset", "acceptance-dataset", "--concurrency", "1")
+	if r.code != 0 || !strings.Contains(r.stderr, "resuming the interrupted upload") {
+		t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
+	}
+	// Parts 1 and 2 were acknowledged; part 3 was in flight at the interrupt.
+	if got := e.counted("UploadPart"); got > 6-2 || got < 6-3 || e.counted("CreateMultipartUpload") != 0 {
+		t.Errorf("resume sent %d parts (first run sent %d of 6): %v", got, sent, e.counts)
+	}
+	e.checkRegistered("acceptance-dataset", "big.bin", f)
+	if e.openUploads() != 0 {
+		t.Error("upload left open")
+	}
+}
+
+func TestNoResumeAbortsOnInterrupt(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	e.vars["XDG_STATE_HOME"] = t.TempDir()
+	f := makeFile(t, t.TempDir(), "big.bin", 30<<20)
+	r := e.interruptAt("2", f, "--dataset", "acceptance-dataset", "--no-resume")
+	if r.code != exitInterrupted || !strings.Contains(r.stderr, "aborted") {
+		t.Fatalf("exit %d, want 130 and an aborted upload\n%s", r.code, r.stderr)
 	}
 	if e.openUploads() != 0 || len(e.ckan.Resources("acceptance-dataset")) != 0 {
 		t.Errorf("open uploads %d, resources %d", e.openUploads(), len(e.ckan.Resources("acceptance-dataset")))

@@ -97,6 +97,7 @@ func newTestEnv(t *testing.T, s3Endpoint, accessKey, secretKey, bucket string) *
 		"CKANUP_BUCKET":       bucket,
 		"AWS_ENDPOINT_URL_S3": s3Endpoint,
 		"XDG_CONFIG_HOME":     t.TempDir(),
+		"XDG_STATE_HOME":      t.TempDir(),
 		"HOME":                t.TempDir(),
 	}
 	e.s3Creds = aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}

@@ -95,7 +95,7 @@ func TestIntegrationUpload(t *testing.T) {
 			if e.openUploads() != 0 {
 				t.Errorf("multipart uploads left open")
 			}
-			// Again: no duplicates, nothing sent.
+			// Again: no duplicates, nothing sent, everything skipped.
 			r = e.upload(append(files, "--dataset", "acceptance-dataset", "--output", "json")...)
 			if r.code != 0 {
 				t.Fatalf("re-run: exit %d\n%s", r.code, r.stderr)
@@ -104,7 +104,7 @@ func TestIntegrationUpload(t *testing.T) {
 				t.Errorf("%d resources after re-run, want %d", n, len(files))
 			}
 			for _, rec := range records(t, r.stdout) {
-				if rec.Status != "updated" {
+				if rec.Status != "skipped" {
 					t.Errorf("re-run: %+v", rec)
 				}
 			}

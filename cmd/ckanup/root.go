@@ -76,6 +76,8 @@ type GlobalOptions struct {
 	Profile      string
 	Verbose      bool
 	Quiet        bool
+	// Args are the command-line arguments, for messages that repeat the command.
+	Args []string
 }
 
 // usageError is a mistake in the command line: exit 2.
@@ -136,7 +138,7 @@ func exitCode(err error) int {
 
 // Execute runs ckanup with args and returns the exit code.
 func Execute(ctx context.Context, args []string, deps *Deps) int {
-	root := newRootCmd(deps)
+	root := newRootCmd(deps, args)
 	root.SetArgs(args)
 	root.SetIn(deps.Stdin)
 	root.SetOut(deps.Stdout)
@@ -167,8 +169,8 @@ func Execute(ctx context.Context, args []string, deps *Deps) int {
 	return code
 }
 
-func newRootCmd(deps *Deps) *cobra.Command {
-	g := &GlobalOptions{}
+func newRootCmd(deps *Deps, args []string) *cobra.Command {
+	g := &GlobalOptions{Args: args}
 	root := &cobra.Command{
 		Use:   "ckanup",
 		Short: "Upload files to a CKAN portal's S3 storage and register them as resources",

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -10,7 +11,62 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/spf13/cobra"
 )
+
+// S3Flags select the S3 target and AWS configuration.
+type S3Flags struct {
+	Bucket, KeyPrefix, Region, Endpoint, AWSProfile string
+	PathStyle                                       *bool
+	pathStyle                                       bool
+	// credentials, when set, replaces the AWS chain's (the demo uses it).
+	credentials aws.CredentialsProvider
+}
+
+func (f *S3Flags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.Bucket, "bucket", "", "S3 bucket (env CKANUP_BUCKET)")
+	fl.StringVar(&f.KeyPrefix, "key-prefix", "", "prefix of every object key (env CKANUP_KEY_PREFIX)")
+	fl.StringVar(&f.Region, "region", "", "AWS region (default: AWS_REGION or the AWS profile's)")
+	fl.StringVar(&f.Endpoint, "endpoint-url", "", "S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL)")
+	fl.StringVar(&f.AWSProfile, "aws-profile", "", "AWS shared-config profile (default: AWS_PROFILE)")
+	fl.BoolVar(&f.pathStyle, "path-style", false, "path-style S3 URLs (default: on when an endpoint is set)")
+}
+
+// changed records flags whose "unset" differs from their zero value.
+func (f *S3Flags) changed(cmd *cobra.Command) {
+	if cmd.Flags().Changed("path-style") {
+		f.PathStyle = &f.pathStyle
+	}
+}
+
+// connect resolves the target and credentials and returns the S3 client.
+func (f *S3Flags) connect(ctx context.Context, deps *Deps) (*s3.Client, *creds.Source, error) {
+	bucket := firstNonEmpty(f.Bucket, deps.Getenv("CKANUP_BUCKET"))
+	if bucket == "" {
+		return nil, nil, usageErrorf("no S3 bucket: pass --bucket or set CKANUP_BUCKET")
+	}
+	src, err := creds.FromChain(ctx, creds.ChainOptions{
+		Profile: f.AWSProfile, Region: f.Region, Endpoint: f.Endpoint, PathStyle: f.PathStyle,
+		Bucket: bucket, KeyPrefix: firstNonEmpty(f.KeyPrefix, deps.Getenv("CKANUP_KEY_PREFIX")), Getenv: deps.Getenv,
+		Credentials: f.credentials,
+	})
+	if err != nil {
+		return nil, nil, &usageError{err}
+	}
+	if err := src.Check(ctx); err != nil {
+		return nil, nil, err
+	}
+	return newS3Client(src), src, nil
+}
+
+// where describes the S3 target for messages.
+func where(t creds.Target) string {
+	if t.Endpoint != "" {
+		return t.Endpoint
+	}
+	return "AWS S3 in " + t.Region
+}
 
 // newS3Client builds the S3 client for a credentials source. ckanup owns the
 // retry policy, so the SDK's retryer is switched off (one attempt per call);

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ckanup/ckanup/internal/journal"
+	"github.com/ckanup/ckanup/internal/upload"
+)
+
+// journalRecorder writes an upload's progress to its journal entry: at once when
+// the upload is created or completed, and at most once a second as parts finish
+// (S3 is the truth on resume; the journal only has to be close).
+type journalRecorder struct {
+	mu    sync.Mutex
+	st    *journal.Store
+	id    string
+	e     *journal.Entry
+	dirty bool
+	last  time.Time
+	err   error
+}
+
+func (j *journalRecorder) save() {
+	j.e.Updated = time.Now().UTC()
+	if err := j.st.Save(j.id, j.e); err != nil && j.err == nil {
+		j.err = err
+	}
+	j.dirty, j.last = false, time.Now()
+}
+
+func (j *journalRecorder) Created(uploadID string, partSize int64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.e.UploadID != uploadID {
+		j.e.Parts = nil
+		j.e.Completed = false
+		j.e.Started = time.Now().UTC()
+	}
+	j.e.UploadID, j.e.PartSize = uploadID, partSize
+	j.save()
+}
+
+func (j *journalRecorder) PartDone(n int, size int64, etag, crc string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	p := journal.Part{Number: n, Size: size, ETag: etag, CRC32C: crc}
+	replaced := false
+	for i := range j.e.Parts {
+		if j.e.Parts[i].Number == n {
+			j.e.Parts[i], replaced = p, true
+		}
+	}
+	if !replaced {
+		j.e.Parts = append(j.e.Parts, p)
+	}
+	j.dirty = true
+	if time.Since(j.last) >= time.Second {
+		j.save()
+	}
+}
+
+func (j *journalRecorder) Completed() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.e.Completed = true
+	j.save()
+}
+
+// flush writes what is not yet written.
+func (j *journalRecorder) flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.dirty {
+		j.save()
+	}
+	return j.err
+}
+
+func resumeOf(e *journal.Entry) *upload.Resume {
+	r := &upload.Resume{UploadID: e.UploadID, PartSize: e.PartSize, Known: map[int]upload.KnownPart{}}
+	for _, p := range e.Parts {
+		r.Known[p.Number] = upload.KnownPart{Size: p.Size, ETag: p.ETag, CRC32C: p.CRC32C}
+	}
+	return r
+}
+
+// abortUpload aborts a multipart upload; one that is already gone is fine.
+func abortUpload(ctx context.Context, api interface {
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+}, bucket, key, uploadID string) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	_, err := api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: aws.String(uploadID)})
+	if upload.APICode(err) == "NoSuchUpload" {
+		return nil
+	}
+	return err
+}
+
+// openEntry takes the journal lock of a file's upload and loads what an earlier
+// run left: an upload to resume, or nothing. An entry that no longer fits (file
+// changed, different target) is aborted and dropped, saying so.
+func (r *uploadRun) openEntry(ctx context.Context, j *fileJob, state journal.FileState) (*journal.Lock, *journal.Entry, error) {
+	id := journal.ID(r.client.SiteURL(), r.dataset.ID, state.Path)
+	lock, err := r.journal.Lock(id)
+	if errors.Is(err, journal.ErrBusy) {
+		return nil, nil, withHint(err, "wait for it to finish, or stop it; its journal is in "+r.journalDir)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := r.journal.Load(id)
+	if err != nil {
+		r.notef("%s: %v; starting afresh", j.in.Path, err)
+		return lock, nil, nil
+	}
+	if e == nil {
+		return lock, nil, nil
+	}
+	why := state.Changed(e.File)
+	if why == "" && (e.Bucket != r.target.Bucket || e.Key != j.key || e.Endpoint != r.target.Endpoint) {
+		why = "it now goes to another object"
+	}
+	if why == "" && e.Completed {
+		return lock, e, nil // only the registration is left
+	}
+	if why != "" {
+		r.notef("%s: %s since the interrupted upload %s; aborting that upload and starting afresh", j.in.Path, why, e.UploadID)
+		if e.Bucket == r.target.Bucket && e.Endpoint == r.target.Endpoint {
+			if err := abortUpload(ctx, r.api, e.Bucket, e.Key, e.UploadID); err != nil {
+				r.notef("%s: could not abort upload %s of s3://%s/%s: %v (see `ckanup uploads list`)", j.in.Path, e.UploadID, e.Bucket, e.Key, err)
+			}
+		}
+		if err := r.journal.Delete(id); err != nil {
+			return nil, nil, err
+		}
+		return lock, nil, nil
+	}
+	return lock, e, nil
+}
+
+// resumeCommand is the command line that resumes the run, quoted for a shell.
+func resumeCommand(args []string) string {
+	q := make([]string, 0, len(args)+1)
+	q = append(q, "ckanup")
+	for _, a := range args {
+		q = append(q, shellQuote(a))
+	}
+	return strings.Join(q, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func describeEntry(e *journal.Entry) string {
+	return fmt.Sprintf("%d parts, %s already in S3", len(e.Parts), upload.FormatSize(e.BytesDone()))
+}

@@ -5,6 +5,7 @@ package ckansim
 type World struct {
 	Editor, Member, Sysadmin *User
 	AcceptanceOrg, OtherOrg  *Org
+	AcceptanceDataset        *Dataset
 	// DemoOrg/DemoDataset are what `ckanup demo` and `ckanup sandbox` upload to.
 	DemoOrg     *Org
 	DemoDataset *Dataset
@@ -23,8 +24,8 @@ func Seed(s *Server) *World {
 	w.Sysadmin = s.AddUser("admin", true)
 	w.AcceptanceOrg = s.AddOrg("acceptance-org", "Acceptance Org", map[string]string{"uploader": "editor", "reader": "member"})
 	w.OtherOrg = s.AddOrg("other-org", "Other Org (uploader not a member)", nil)
-	d := s.AddDataset("acceptance-dataset", "Acceptance Dataset", "acceptance-org", false)
-	d.Notes = "Target dataset for the uploader acceptance tests"
+	w.AcceptanceDataset = s.AddDataset("acceptance-dataset", "Acceptance Dataset", "acceptance-org", false)
+	w.AcceptanceDataset.Notes = "Target dataset for the uploader acceptance tests"
 	s.AddDataset("other-dataset", "Other Dataset", "other-org", false)
 	s.AddDataset("other-private", "Other Private Dataset", "other-org", true)
 	w.DemoOrg = s.AddOrg("demo-org", "Demo Organization", map[string]string{"uploader": "editor"})

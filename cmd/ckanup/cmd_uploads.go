@@ -1,0 +1,345 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/ckanup/ckanup/internal/journal"
+	"github.com/ckanup/ckanup/internal/upload"
+	"github.com/spf13/cobra"
+)
+
+// UploadsOptions are the flags of `uploads list` and `uploads abort`.
+type UploadsOptions struct {
+	*Deps
+	Global    *GlobalOptions
+	S3        S3Flags
+	Dataset   string
+	Output    string
+	OlderThan time.Duration
+	All       bool
+	DryRun    bool
+	IDs       []string
+}
+
+func newUploadsCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "uploads",
+		Short: "List and abort multipart uploads in progress or abandoned",
+		Long: `Multipart uploads that were interrupted and not resumed keep their parts in S3,
+billed, until they are completed or aborted. 'ckanup uploads list' shows them —
+from this machine's journal and from the bucket — and 'ckanup uploads abort'
+removes them. See docs/cleanup.md for the bucket lifecycle rule that is the
+server-side safety net.`,
+	}
+	cmd.AddCommand(newUploadsListCmd(deps, g), newUploadsAbortCmd(deps, g))
+	return cmd
+}
+
+func newUploadsListCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
+	o := &UploadsOptions{Deps: deps, Global: g}
+	cmd := &cobra.Command{
+		Use:   "list [--dataset D]",
+		Short: "List multipart uploads not completed",
+		Long: `List the multipart uploads under the key prefix (of one dataset with --dataset):
+key, start, parts and bytes in S3, and whether this machine can resume it.
+
+` + exitCodesHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.S3.changed(cmd)
+			return runUploadsList(cmd.Context(), o)
+		},
+	}
+	o.S3.register(cmd)
+	cmd.Flags().StringVarP(&o.Dataset, "dataset", "d", "", "only the uploads of this dataset (name or id)")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+func newUploadsAbortCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
+	o := &UploadsOptions{Deps: deps, Global: g}
+	cmd := &cobra.Command{
+		Use:   "abort [UPLOAD_ID...] [--older-than 24h] [--all] [--dataset D]",
+		Short: "Abort multipart uploads and drop their journal entries",
+		Long: `Abort the multipart uploads named, or all those started more than --older-than
+ago, or --all of them (under the key prefix, or of one dataset with --dataset),
+and drop their journal entries. --dry-run shows what would go.
+
+` + exitCodesHelp,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.IDs = args
+			o.S3.changed(cmd)
+			if len(o.IDs) == 0 && !o.All && o.OlderThan == 0 {
+				return usageErrorf("name the uploads to abort, or pass --older-than DURATION or --all")
+			}
+			return runUploadsAbort(cmd.Context(), o)
+		},
+	}
+	o.S3.register(cmd)
+	cmd.Flags().StringVarP(&o.Dataset, "dataset", "d", "", "only the uploads of this dataset (name or id)")
+	cmd.Flags().DurationVar(&o.OlderThan, "older-than", 0, "abort uploads started longer ago than this (e.g. 24h)")
+	cmd.Flags().BoolVar(&o.All, "all", false, "abort every upload under the prefix")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would be aborted")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+// uploadInfo is one multipart upload, as the store and the journal know it.
+type uploadInfo struct {
+	UploadID  string    `json:"upload_id"`
+	Bucket    string    `json:"bucket"`
+	Key       string    `json:"key"`
+	Started   time.Time `json:"started"`
+	Parts     int       `json:"parts"`
+	Bytes     int64     `json:"bytes"`
+	InStore   bool      `json:"in_store"`
+	File      string    `json:"file,omitempty"`
+	Dataset   string    `json:"dataset,omitempty"`
+	Resumable string    `json:"resumable"`
+	Resume    string    `json:"resume_command,omitempty"`
+	Status    string    `json:"status,omitempty"` // abort: aborted, would abort, failed
+	Error     string    `json:"error,omitempty"`
+
+	journalID string
+}
+
+// listUploads gathers the uploads under the prefix from the store and the journal.
+func listUploads(ctx context.Context, o *UploadsOptions) (*s3.Client, []*uploadInfo, error) {
+	client, src, err := o.S3.connect(ctx, o.Deps)
+	if err != nil {
+		return nil, nil, err
+	}
+	prefix, err := uploadsPrefix(ctx, o, src.Target)
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := map[string]*uploadInfo{}
+	var out []*uploadInfo
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(src.Target.Bucket), Prefix: aws.String(prefix)}
+	for {
+		page, err := client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, nil, withHint(fmt.Errorf("list multipart uploads in s3://%s/%s: %w", src.Target.Bucket, prefix, err),
+				"listing uploads needs s3:ListBucketMultipartUploads on the bucket")
+		}
+		for _, u := range page.Uploads {
+			info := &uploadInfo{UploadID: aws.ToString(u.UploadId), Bucket: src.Target.Bucket, Key: aws.ToString(u.Key),
+				Started: aws.ToTime(u.Initiated), InStore: true, Resumable: "no: not started from this machine"}
+			info.Parts, info.Bytes, err = countParts(ctx, client, info)
+			if err != nil {
+				return nil, nil, err
+			}
+			byID[info.UploadID] = info
+			out = append(out, info)
+		}
+		if !aws.ToBool(page.IsTruncated) || aws.ToString(page.NextKeyMarker) == aws.ToString(in.KeyMarker) && aws.ToString(page.NextUploadIdMarker) == aws.ToString(in.UploadIdMarker) {
+			break
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
+	dir, err := journal.Dir(o.Getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := journal.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := st.List()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range entries {
+		e := l.Entry
+		if e == nil || e.Bucket != src.Target.Bucket || e.Endpoint != src.Target.Endpoint || !strings.HasPrefix(e.Key, prefix) {
+			continue
+		}
+		info := byID[e.UploadID]
+		if info == nil {
+			info = &uploadInfo{UploadID: e.UploadID, Bucket: e.Bucket, Key: e.Key, Started: e.Started, Parts: len(e.Parts), Bytes: e.BytesDone()}
+			out = append(out, info)
+		}
+		info.journalID, info.File, info.Dataset = l.ID, e.File.Path, e.DatasetName
+		info.Resume = resumeCommand(e.Args)
+		switch now, err := journal.StateOf(e.File.Path); {
+		case !info.InStore && e.Completed:
+			info.Resumable = "completed: re-run to register it"
+		case !info.InStore:
+			info.Resumable = "no: gone from S3"
+		case err != nil:
+			info.Resumable = "no: " + err.Error()
+		case e.File.Changed(now) != "":
+			info.Resumable = "no: the file changed"
+		default:
+			info.Resumable = "yes"
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return client, out, nil
+}
+
+// uploadsPrefix is the key prefix to look under: the dataset's, or the whole
+// key prefix.
+func uploadsPrefix(ctx context.Context, o *UploadsOptions, t creds.Target) (string, error) {
+	if o.Dataset == "" {
+		if t.KeyPrefix == "" {
+			return "", nil
+		}
+		return t.KeyPrefix + "/", nil
+	}
+	settings, err := resolveCKAN(o.Deps, o.Global)
+	if err != nil {
+		return "", err
+	}
+	c, err := settings.client(o.Deps, o.Global)
+	if err != nil {
+		return "", err
+	}
+	d, err := c.PackageShow(ctx, o.Dataset)
+	if err != nil {
+		return "", fmt.Errorf("look up dataset %q: %w", o.Dataset, err)
+	}
+	org := d.OwnerOrg
+	if org == "" {
+		org = "no-organization"
+	}
+	return path.Join(t.KeyPrefix, org, d.ID) + "/", nil
+}
+
+func countParts(ctx context.Context, c *s3.Client, info *uploadInfo) (int, int64, error) {
+	var n int
+	var bytes int64
+	in := &s3.ListPartsInput{Bucket: aws.String(info.Bucket), Key: aws.String(info.Key), UploadId: aws.String(info.UploadID)}
+	for page := 0; page <= upload.MaxParts/1000; page++ {
+		out, err := c.ListParts(ctx, in)
+		if upload.APICode(err) == "NoSuchUpload" {
+			return 0, 0, nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("list parts of %s: %w", info.UploadID, err)
+		}
+		for _, p := range out.Parts {
+			n++
+			bytes += aws.ToInt64(p.Size)
+		}
+		if !aws.ToBool(out.IsTruncated) || aws.ToString(out.NextPartNumberMarker) == aws.ToString(in.PartNumberMarker) {
+			break
+		}
+		in.PartNumberMarker = out.NextPartNumberMarker
+	}
+	return n, bytes, nil
+}
+
+func runUploadsList(ctx context.Context, o *UploadsOptions) error {
+	if o.Output != "text" && o.Output != "json" {
+		return usageErrorf("--output must be text or json")
+	}
+	_, list, err := listUploads(ctx, o)
+	if err != nil {
+		return err
+	}
+	return printUploads(o, list)
+}
+
+func printUploads(o *UploadsOptions, list []*uploadInfo) error {
+	if o.Output == "json" {
+		enc := json.NewEncoder(o.Stdout)
+		for _, u := range list {
+			if err := enc.Encode(u); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(o.Stdout, "No multipart uploads in progress.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "UPLOAD ID\tSTARTED\tPARTS\tBYTES\tRESUMABLE HERE\tKEY")
+	for _, u := range list {
+		id := u.UploadID
+		if len(id) > 20 {
+			id = id[:17] + "..."
+		}
+		status := u.Resumable
+		if u.Status != "" {
+			status = u.Status
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", id, u.Started.Local().Format("2006-01-02 15:04"), u.Parts, upload.FormatSize(u.Bytes), status, u.Key)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, u := range list {
+		if u.Resumable == "yes" && u.Status == "" {
+			fmt.Fprintf(o.Stdout, "resume %s: %s\n", u.UploadID, u.Resume)
+		}
+	}
+	return nil
+}
+
+func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
+	client, list, err := listUploads(ctx, o)
+	if err != nil {
+		return err
+	}
+	wanted := map[string]bool{}
+	for _, id := range o.IDs {
+		wanted[id] = true
+	}
+	cutoff := o.Now().Add(-o.OlderThan)
+	var chosen []*uploadInfo
+	for _, u := range list {
+		switch {
+		case len(wanted) > 0 && !wanted[u.UploadID]:
+			continue
+		case o.OlderThan > 0 && !u.Started.Before(cutoff):
+			continue
+		}
+		delete(wanted, u.UploadID)
+		chosen = append(chosen, u)
+	}
+	for id := range wanted {
+		return usageErrorf("no upload %s under this prefix (see `ckanup uploads list`)", id)
+	}
+	var st *journal.Store
+	if dir, err := journal.Dir(o.Getenv); err == nil {
+		st, _ = journal.Open(dir)
+	}
+	failed := 0
+	for _, u := range chosen {
+		if o.DryRun {
+			u.Status = "would abort"
+			continue
+		}
+		if u.InStore {
+			if err := abortUpload(ctx, client, u.Bucket, u.Key, u.UploadID); err != nil {
+				u.Status, u.Error = "failed", err.Error()
+				failed++
+				continue
+			}
+		}
+		if u.journalID != "" && st != nil {
+			_ = st.Delete(u.journalID)
+		}
+		u.Status = "aborted"
+	}
+	if err := printUploads(o, chosen); err != nil {
+		return err
+	}
+	if failed > 0 {
+		return &exitError{code: exitFailure, err: fmt.Errorf("%d of %d uploads could not be aborted", failed, len(chosen))}
+	}
+	return nil
+}

@@ -213,21 +213,21 @@ func TestUploadBadInput(t *testing.T) {
 		{"bucket missing", nil, []string{good, "--dataset", "acceptance-dataset", "--bucket", "no-such-bucket"}, exitFailure, "does not exist"},
 		{"S3 access denied", func(e *testEnv) { e.t.Setenv("AWS_ACCESS_KEY_ID", "WRONGKEY") }, []string{good, "--dataset", "acceptance-dataset"}, exitAuth, "the AWS credentials were refused"},
 		{"CKAN answers HTML", func(e *testEnv) {
-			e.ckan.Intercept = func(w http.ResponseWriter, r *http.Request, action string) bool {
+			e.ckan.SetIntercept(func(w http.ResponseWriter, r *http.Request, action string) bool {
 				w.Header().Set("Content-Type", "text/html")
 				w.Write([]byte("<html><body>Please log in</body></html>"))
 				return true
-			}
+			})
 		}, []string{good, "--dataset", "acceptance-dataset"}, exitFailure, "HTML page instead of the action API's JSON"},
 		{"CKAN answers a bare string", func(e *testEnv) {
-			e.ckan.Intercept = func(w http.ResponseWriter, r *http.Request, action string) bool {
+			e.ckan.SetIntercept(func(w http.ResponseWriter, r *http.Request, action string) bool {
 				if action != "package_show" {
 					return false
 				}
 				w.WriteHeader(400)
 				w.Write([]byte(`"Bad request - Action name not known: package_show"`))
 				return true
-			}
+			})
 		}, []string{good, "--dataset", "acceptance-dataset"}, exitFailure, "Action name not known"},
 	}
 	if os.Geteuid() != 0 { // root reads anything
@@ -252,7 +252,7 @@ func TestUploadBadInput(t *testing.T) {
 			if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
 				t.Errorf("stderr:\n%s", r.stderr)
 			}
-			e.ckan.Intercept = nil
+			e.ckan.SetIntercept(nil)
 			if n := len(e.ckan.Resources("acceptance-dataset")); n != 0 {
 				t.Errorf("%d resources registered", n)
 			}
@@ -270,7 +270,7 @@ func TestPartialFailureThenRerunRegisters(t *testing.T) {
 	dir := t.TempDir()
 	a := makeFile(t, dir, "a.csv", 6<<20)
 	b := makeFile(t, dir, "b.csv", 100)
-	e.ckan.Intercept = func(w http.ResponseWriter, r *http.Request, action string) bool {
+	e.ckan.SetIntercept(func(w http.ResponseWriter, r *http.Request, action string) bool {
 		if action == "resource_create" {
 			var body bytes.Buffer
 			body.ReadFrom(r.Body)
@@ -283,7 +283,7 @@ func TestPartialFailureThenRerunRegisters(t *testing.T) {
 			r.Body = readCloser{bytes.NewReader(body.Bytes())}
 		}
 		return false
-	}
+	})
 	r := e.upload(a, b, "--dataset", "acceptance-dataset")
 	if r.code != exitPartial {
 		t.Fatalf("exit %d, want 3\n%s", r.code, r.stderr)
@@ -292,7 +292,7 @@ func TestPartialFailureThenRerunRegisters(t *testing.T) {
 		t.Errorf("stderr:\n%s", r.stderr)
 	}
 	e.checkRegistered("acceptance-dataset", "b.csv", b)
-	e.ckan.Intercept = nil
+	e.ckan.SetIntercept(nil)
 	e.resetCounts()
 	r = e.upload(a, "--dataset", "acceptance-dataset", "--output", "json")
 	recs := records(t, r.stdout)

@@ -118,7 +118,7 @@ func (r *uploadRun) openEntry(ctx context.Context, j *fileJob, state journal.Fil
 	}
 	e, err := r.journal.Load(id)
 	if err != nil {
-		r.notef("%s: %v; starting afresh", j.in.Path, err)
+		r.notef("%s: %v; starting afresh (an upload it recorded may be left in S3: see `ckanup uploads list`)", j.in.Path, err)
 		return lock, nil, nil
 	}
 	if e == nil {

@@ -64,10 +64,8 @@ type Server struct {
 	SiteURL string
 	// CollaboratorsEnabled mirrors ckan.auth.allow_dataset_collaborators (off by default).
 	CollaboratorsEnabled bool
-	// Intercept, when set, runs before every action; returning true means it has
-	// answered the request itself (tests use it to inject faults).
-	Intercept func(w http.ResponseWriter, r *http.Request, action string) bool
-	now       func() time.Time
+	intercept            func(w http.ResponseWriter, r *http.Request, action string) bool
+	now                  func() time.Time
 }
 
 // New returns an empty server.
@@ -137,6 +135,15 @@ func (s *Server) AddCollaborator(dataset, user, capacity string) {
 	if d, u := s.datasetByRef(dataset), s.userByName(user); d != nil && u != nil {
 		d.Collaborators[u.ID] = capacity
 	}
+}
+
+// SetIntercept installs a function run before every action; when it returns
+// true it has answered the request itself (tests use it to inject faults).
+// nil removes it.
+func (s *Server) SetIntercept(f func(w http.ResponseWriter, r *http.Request, action string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.intercept = f
 }
 
 // Calls returns the actions answered so far.
@@ -281,7 +288,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if s.Intercept != nil && s.Intercept(w, r, action) {
+	s.mu.Lock()
+	intercept := s.intercept
+	s.mu.Unlock()
+	if intercept != nil && intercept(w, r, action) {
 		return
 	}
 	params := map[string]any{}

@@ -288,7 +288,7 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 	}
 	job.Recorder.Created(uploadID, plan.PartSize)
 	defer func() {
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrUploadGone) {
 			err = u.abandon(ctx, job, uploadID, err)
 		}
 	}()
@@ -354,6 +354,14 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 	res = &Result{Bucket: job.Bucket, Key: job.Key, Size: plan.Size, SHA256: sums.SHA256(), PartSize: plan.PartSize,
 		Parts: plan.Parts, Checksum: sums.Composite(), UploadID: uploadID}
 	if err := u.complete(ctx, job, uploadID, completed, res, sums); err != nil {
+		if code := APICode(err); job.Resume != nil && (code == "InvalidPart" || code == "NoSuchUpload") {
+			// The upload resumed is not the one recorded: S3 lost or replaced
+			// parts (a part still in flight when it was aborted can revive it).
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.callTimeout())
+			defer cancel()
+			_, _ = u.api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: aws.String(job.Bucket), Key: aws.String(job.Key), UploadId: aws.String(uploadID)})
+			return nil, fmt.Errorf("%w (upload %s: %v)", ErrUploadGone, uploadID, err)
+		}
 		return nil, err
 	}
 	job.Recorder.Completed()

@@ -159,3 +159,25 @@ func TestListPartsPages(t *testing.T) {
 		t.Fatal("a non-advancing server was paged for ever")
 	}
 }
+
+// A resumed upload whose Complete is refused (S3 no longer holds what ListParts
+// showed) is reported as gone, so the caller starts afresh, and is aborted.
+func TestResumeCompleteRefused(t *testing.T) {
+	path, _ := writeFile(t, 21*mib+5)
+	fake := newFakeS3()
+	rec := interrupted(t, fake, path)
+	fake.fail = func(op string, _ int32, _ int) error {
+		if op == "CompleteMultipartUpload" {
+			return apiErr(400, "InvalidPart")
+		}
+		return nil
+	}
+	_, err := New(fake, testOptions()).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k", Resume: rec.resume()})
+	if !errors.Is(err, ErrUploadGone) {
+		t.Fatalf("err = %v, want ErrUploadGone", err)
+	}
+	ops := fake.ops()
+	if ops[len(ops)-1] != "AbortMultipartUpload" || len(fake.openUploads()) != 0 {
+		t.Errorf("calls %v", ops)
+	}
+}

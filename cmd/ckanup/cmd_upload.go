@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +18,7 @@ import (
 	"github.com/ckanup/ckanup/internal/creds"
 	"github.com/ckanup/ckanup/internal/fileformat"
 	"github.com/ckanup/ckanup/internal/journal"
+	"github.com/ckanup/ckanup/internal/scope"
 	"github.com/ckanup/ckanup/internal/upload"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
@@ -40,8 +41,11 @@ type UploadOptions struct {
 	Format     string
 	ResourceID string
 
-	S3            S3Flags
-	PublicURLBase string
+	S3              S3Flags
+	PublicURLBase   string
+	TokenURL        string
+	RoleARN         string
+	SessionDuration time.Duration
 
 	PartSize       string
 	Concurrency    int
@@ -111,6 +115,9 @@ are not. Devices, FIFOs and sockets are refused.
 	f.StringVar(&o.Format, "format", "", "resource format (default: from the extension: CSV, JSON, ZIP, PARQUET, …)")
 	f.StringVar(&o.ResourceID, "resource-id", "", "update this existing resource (one file only)")
 	o.S3.register(cmd)
+	f.StringVar(&o.TokenURL, "token-url", "", "ckanup token endpoint giving dataset-scoped credentials and the target (env CKANUP_TOKEN_URL, else the login profile)")
+	f.StringVar(&o.RoleARN, "role-arn", "", "assume this IAM role with STS, scoped to the dataset's prefix (env CKANUP_ROLE_ARN)")
+	f.DurationVar(&o.SessionDuration, "session-duration", time.Hour, "lifetime of credentials from --role-arn")
 	f.StringVar(&o.PublicURLBase, "public-url-base", "", "public base URL of the objects (a CDN or custom domain) for the resource URL")
 	f.StringVar(&o.PartSize, "part-size", "5MiB", "part size (5MiB–5GiB; grown when a file would need more than 10,000 parts)")
 	f.IntVar(&o.Concurrency, "concurrency", upload.DefaultConcurrency, "requests in flight, shared by all files")
@@ -148,15 +155,17 @@ type fileRecord struct {
 
 // uploadRun is the state of one upload command.
 type uploadRun struct {
-	o       *UploadOptions
-	client  *ckan.Client
-	user    *ckan.User
-	dataset *ckan.Dataset
-	target  creds.Target
-	api     upload.API
-	up      *upload.Uploader
-	disp    display
-	regMu   sync.Mutex // CKAN registrations into one dataset, one at a time
+	o        *UploadOptions
+	client   *ckan.Client
+	settings *ckanSettings
+	source   *creds.Source
+	user     *ckan.User
+	dataset  *ckan.Dataset
+	target   creds.Target
+	api      upload.API
+	up       *upload.Uploader
+	disp     display
+	regMu    sync.Mutex // CKAN registrations into one dataset, one at a time
 
 	journal    *journal.Store
 	journalDir string
@@ -207,7 +216,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if err != nil {
 		return err
 	}
-	r := &uploadRun{o: o}
+	r := &uploadRun{o: o, settings: settings}
 	if r.client, err = settings.client(o.Deps, o.Global); err != nil {
 		return err
 	}
@@ -224,6 +233,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	r.up = upload.New(r.api, upload.Options{
 		PartSize: partSize, Concurrency: o.Concurrency, MaxAttempts: o.Retries, MaxRetryTime: o.RetryMaxTime,
 		RequestTimeout: o.RequestTimeout, InitialInterval: o.initialInterval, KeepOnFailure: !o.NoResume,
+		RefreshCredentials: r.source.Invalidate,
 	})
 	if r.journalDir, err = journal.Dir(o.Getenv); err != nil {
 		return err
@@ -287,15 +297,76 @@ func (r *uploadRun) resolveDataset(ctx context.Context) (*ckan.Dataset, error) {
 	return d, nil
 }
 
-// s3 resolves the target and returns the S3 client.
+// s3 resolves the credentials and target and returns the S3 client.
 func (r *uploadRun) s3(ctx context.Context) (upload.API, error) {
-	client, src, err := r.o.S3.connect(ctx, r.o.Deps)
+	src, err := r.credentials(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r.target = src.Target
+	r.source, r.target = src, src.Target
+	if r.target.DatasetPrefix == "" {
+		r.target.DatasetPrefix = scope.DatasetPrefix(r.target.KeyPrefix, r.dataset.OwnerOrg, r.dataset.ID)
+	}
 	r.logf("S3: bucket %s at %s, credentials from the %s", r.target.Bucket, where(r.target), src.Kind)
-	return client, nil
+	return newS3Client(src), nil
+}
+
+func (r *uploadRun) onRefresh(expires time.Time) {
+	r.logf("credentials refreshed, valid until %s", expires.Local().Format(time.RFC3339))
+}
+
+// credentials picks the source: a token endpoint, STS AssumeRole, or the AWS
+// SDK chain, in that order.
+func (r *uploadRun) credentials(ctx context.Context) (*creds.Source, error) {
+	o := r.o
+	tokenURL := firstNonEmpty(o.TokenURL, o.Getenv("CKANUP_TOKEN_URL"))
+	if tokenURL == "" && sameSite(r.settings.Profile.CKANURL, r.settings.URL) {
+		tokenURL = r.settings.Profile.TokenURL
+	}
+	if tokenURL != "" {
+		if set := o.S3.explicit(); len(set) > 0 {
+			return nil, usageErrorf("%s: the token endpoint decides the S3 target; drop these flags or --token-url", strings.Join(set, ", "))
+		}
+		src, err := creds.FromEndpoint(ctx, creds.EndpointOptions{URL: tokenURL, Token: r.settings.Token, Dataset: r.dataset.ID,
+			HTTP: o.HTTPClient, OnRefresh: r.onRefresh})
+		if errors.Is(err, creds.ErrDenied) {
+			return nil, withHint(err, "the token endpoint only serves editors of datasets in the organizations it is enabled for")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if want := r.dataset.OwnerOrg + "/" + r.dataset.ID + "/"; !strings.HasSuffix(src.Target.DatasetPrefix, want) {
+			return nil, fmt.Errorf("the token endpoint scoped the credentials to %q, not to dataset %s", src.Target.DatasetPrefix, r.dataset.Name)
+		}
+		return src, nil
+	}
+	src, err := o.S3.source(ctx, o.Deps)
+	if err != nil {
+		return nil, err
+	}
+	roleARN := firstNonEmpty(o.RoleARN, o.Getenv("CKANUP_ROLE_ARN"))
+	if roleARN == "" {
+		return src, nil
+	}
+	prefix := scope.DatasetPrefix(src.Target.KeyPrefix, r.dataset.OwnerOrg, r.dataset.ID)
+	policy, err := scope.SessionPolicy(src.Target.Bucket, prefix)
+	if err != nil {
+		return nil, err
+	}
+	host := r.client.SiteURL()
+	if u, err := url.Parse(host); err == nil {
+		host = u.Host
+	}
+	assumed, err := creds.AssumeRole(src, creds.AssumeRoleOptions{RoleARN: roleARN, SessionName: scope.SessionName(r.user.Name, host),
+		Duration: o.SessionDuration, Policy: policy, OnRefresh: r.onRefresh})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := assumed.Config.Credentials.Retrieve(ctx); err != nil {
+		return nil, withHint(fmt.Errorf("assume role %s: %w", roleARN, err), "check the role's trust policy allows your AWS identity to assume it")
+	}
+	assumed.Target.DatasetPrefix = prefix
+	return assumed, nil
 }
 
 // fileJob is one planned file.
@@ -334,11 +405,7 @@ func (r *uploadRun) plan(f inputFile) (*fileJob, error) {
 			j.resourceID = uuid.NewSHA1(resourceNamespace, []byte(r.client.SiteURL()+"\n"+r.dataset.ID+"\n"+f.Name)).String()
 		}
 	}
-	org := r.dataset.OwnerOrg
-	if org == "" {
-		org = "no-organization"
-	}
-	j.key = path.Join(r.target.KeyPrefix, org, r.dataset.ID, j.resourceID, keyName(f.Name))
+	j.key = r.target.DatasetPrefix + j.resourceID + "/" + keyName(f.Name)
 	j.url = objectURL(r.target, r.o.PublicURLBase, j.key)
 	j.format, j.mimetype = fileformat.Of(f.Name)
 	if r.o.Format != "" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ckanup/ckanup/internal/creds"
 	"github.com/ckanup/ckanup/internal/journal"
+	"github.com/ckanup/ckanup/internal/scope"
 	"github.com/ckanup/ckanup/internal/upload"
 	"github.com/spf13/cobra"
 )
@@ -209,11 +209,7 @@ func uploadsPrefix(ctx context.Context, o *UploadsOptions, t creds.Target) (stri
 	if err != nil {
 		return "", fmt.Errorf("look up dataset %q: %w", o.Dataset, err)
 	}
-	org := d.OwnerOrg
-	if org == "" {
-		org = "no-organization"
-	}
-	return path.Join(t.KeyPrefix, org, d.ID) + "/", nil
+	return scope.DatasetPrefix(t.KeyPrefix, d.OwnerOrg, d.ID), nil
 }
 
 func countParts(ctx context.Context, c *s3.Client, info *uploadInfo) (int, int64, error) {

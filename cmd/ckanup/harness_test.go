@@ -39,6 +39,7 @@ type testEnv struct {
 	vars    map[string]string
 	s3      *s3.Client
 	s3Creds aws.Credentials
+	store   *s3store.Store // the in-process store, when there is one
 
 	mu     sync.Mutex
 	counts map[string]int // "PUT part", "PUT object", "POST", …
@@ -67,6 +68,7 @@ func newTestEnv(t *testing.T, s3Endpoint, accessKey, secretKey, bucket string) *
 			t.Fatal(err)
 		}
 		st.AccessKey, st.AnonymousRead = testAccessKey, true
+		e.store = st
 		if err := st.CreateBucket(bucket); err != nil {
 			t.Fatal(err)
 		}

@@ -130,7 +130,7 @@ func exitCode(err error) int {
 	case errors.As(err, &ue):
 		return exitUsage
 	case errors.Is(err, ckan.ErrNotAuthenticated), errors.Is(err, errNotEditable), ckan.IsForbidden(err),
-		errors.Is(err, creds.ErrNoCredentials), upload.IsAccessDenied(err):
+		errors.Is(err, creds.ErrNoCredentials), errors.Is(err, creds.ErrDenied), upload.IsAccessDenied(err):
 		return exitAuth
 	}
 	return exitFailure
@@ -199,6 +199,7 @@ Start with 'ckanup demo' to see it work against a local sandbox, then
 		newLoginCmd(deps, g),
 		newWhoamiCmd(deps, g),
 		newVersionCmd(deps),
+		newServeCmd(deps),
 		newSandboxCmd(deps),
 		newDemoCmd(deps, g),
 	)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -40,11 +41,11 @@ func (f *S3Flags) changed(cmd *cobra.Command) {
 	}
 }
 
-// connect resolves the target and credentials and returns the S3 client.
-func (f *S3Flags) connect(ctx context.Context, deps *Deps) (*s3.Client, *creds.Source, error) {
+// source resolves the target and the credentials of the AWS SDK chain.
+func (f *S3Flags) source(ctx context.Context, deps *Deps) (*creds.Source, error) {
 	bucket := firstNonEmpty(f.Bucket, deps.Getenv("CKANUP_BUCKET"))
 	if bucket == "" {
-		return nil, nil, usageErrorf("no S3 bucket: pass --bucket or set CKANUP_BUCKET")
+		return nil, usageErrorf("no S3 bucket: pass --bucket or set CKANUP_BUCKET (or use a token endpoint: --token-url)")
 	}
 	src, err := creds.FromChain(ctx, creds.ChainOptions{
 		Profile: f.AWSProfile, Region: f.Region, Endpoint: f.Endpoint, PathStyle: f.PathStyle,
@@ -52,9 +53,30 @@ func (f *S3Flags) connect(ctx context.Context, deps *Deps) (*s3.Client, *creds.S
 		Credentials: f.credentials,
 	})
 	if err != nil {
-		return nil, nil, &usageError{err}
+		return nil, &usageError{err}
 	}
 	if err := src.Check(ctx); err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// explicit reports the S3 flags given on the command line.
+func (f *S3Flags) explicit() []string {
+	var set []string
+	for name, v := range map[string]string{"--bucket": f.Bucket, "--key-prefix": f.KeyPrefix, "--region": f.Region, "--endpoint-url": f.Endpoint} {
+		if v != "" {
+			set = append(set, name)
+		}
+	}
+	sort.Strings(set)
+	return set
+}
+
+// connect resolves the target and credentials and returns the S3 client.
+func (f *S3Flags) connect(ctx context.Context, deps *Deps) (*s3.Client, *creds.Source, error) {
+	src, err := f.source(ctx, deps)
+	if err != nil {
 		return nil, nil, err
 	}
 	return newS3Client(src), src, nil

@@ -28,6 +28,9 @@ type Target struct {
 	Endpoint  string // empty: AWS S3
 	KeyPrefix string // without a trailing slash
 	PathStyle bool
+	// DatasetPrefix, when set, is the one dataset prefix (ending in "/") the
+	// credentials may write under, as dictated by a token endpoint.
+	DatasetPrefix string
 }
 
 // Source is resolved credentials plus the target they are meant for.
@@ -37,6 +40,9 @@ type Source struct {
 	Target Target
 	// Kind names the source for messages: "aws-sdk-chain", …
 	Kind string
+	// Invalidate forces the next request to fetch fresh credentials (nil when
+	// the source cannot refresh).
+	Invalidate func()
 }
 
 // ChainOptions select the standard AWS SDK configuration chain.
@@ -89,17 +95,26 @@ func FromChain(ctx context.Context, o ChainOptions) (*Source, error) {
 		}
 		cfg.Region = "us-east-1" // S3-compatible stores mostly ignore it, but SigV4 needs one
 	}
+	var invalidate func()
 	if cfg.Credentials != nil {
-		cfg.Credentials = aws.NewCredentialsCache(cfg.Credentials, func(c *aws.CredentialsCacheOptions) {
+		inner, _ := cfg.Credentials.(*aws.CredentialsCache)
+		cache := aws.NewCredentialsCache(cfg.Credentials, func(c *aws.CredentialsCacheOptions) {
 			c.ExpiryWindow = ExpiryWindow
 			c.ExpiryWindowJitterFrac = 0.2
 		})
+		cfg.Credentials = cache
+		invalidate = func() {
+			if inner != nil {
+				inner.Invalidate()
+			}
+			cache.Invalidate()
+		}
 	}
 	pathStyle := endpoint != ""
 	if o.PathStyle != nil {
 		pathStyle = *o.PathStyle
 	}
-	return &Source{Config: cfg, Kind: "aws-sdk-chain", Target: Target{Bucket: o.Bucket, Region: cfg.Region,
+	return &Source{Config: cfg, Kind: "AWS SDK configuration chain", Invalidate: invalidate, Target: Target{Bucket: o.Bucket, Region: cfg.Region,
 		Endpoint: endpoint, KeyPrefix: strings.Trim(o.KeyPrefix, "/"), PathStyle: pathStyle}}, nil
 }
 

@@ -81,7 +81,16 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-amz-request-id", newUploadID()[:16])
 	anonymousRead := s.AnonymousRead && accessKey(r) == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
 		strings.Contains(strings.TrimPrefix(r.URL.Path, "/"), "/") && r.URL.RawQuery == ""
-	if s.AccessKey != "" && accessKey(r) != s.AccessKey && !anonymousRead {
+	if s.CheckKey != nil && !anonymousRead {
+		if code := s.CheckKey(accessKey(r), r.Header.Get("X-Amz-Security-Token")); code != "" {
+			status := http.StatusForbidden
+			if code == "ExpiredToken" {
+				status = http.StatusBadRequest
+			}
+			writeError(w, r, errorf(status, code, "The provided token is not valid or has expired."))
+			return
+		}
+	} else if s.AccessKey != "" && accessKey(r) != s.AccessKey && !anonymousRead {
 		writeError(w, r, errorf(http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."))
 		return
 	}

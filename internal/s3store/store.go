@@ -34,6 +34,11 @@ type Store struct {
 	root string
 	// AccessKey, when set, must be the access key id of every signed request.
 	AccessKey string
+	// CheckKey, when set, vets each signed request's access key and session
+	// token (X-Amz-Security-Token): it returns "" to accept, or the S3 error
+	// code to refuse with ("ExpiredToken", "InvalidAccessKeyId", …). It replaces
+	// the AccessKey check.
+	CheckKey func(accessKey, sessionToken string) string
 	// AnonymousRead lets unsigned GET and HEAD requests read objects, like a
 	// public-read bucket serving a portal's downloads.
 	AnonymousRead bool

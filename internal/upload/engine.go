@@ -45,6 +45,10 @@ type Options struct {
 	RequestTimeout time.Duration
 	// KeepOnFailure leaves a failed multipart upload in place instead of aborting it.
 	KeepOnFailure bool
+	// RefreshCredentials, when set, is called when S3 says the credentials
+	// expired or are unknown (ExpiredToken, InvalidToken, InvalidAccessKeyId —
+	// servers differ); the request is then retried once with fresh ones.
+	RefreshCredentials func()
 }
 
 func (o Options) withDefaults() Options {
@@ -543,6 +547,7 @@ func (u *Uploader) retry(ctx context.Context, op string, part int, obs Observer,
 	b.RandomizationFactor = 0.5
 	policy := backoff.WithContext(backoff.WithMaxRetries(b, uint64(u.opts.MaxAttempts-1)), ctx)
 	attempt := 0
+	refreshed := false
 	var last error
 	err := backoff.RetryNotify(func() error {
 		attempt++
@@ -556,6 +561,11 @@ func (u *Uploader) retry(ctx context.Context, op string, part int, obs Observer,
 			err = fmt.Errorf("no answer within %s: %w", timeout, err)
 		}
 		last = err
+		if credentialsExpired(err) && u.opts.RefreshCredentials != nil && !refreshed && ctx.Err() == nil {
+			refreshed = true
+			u.opts.RefreshCredentials()
+			return fmt.Errorf("credentials refused, fetching fresh ones: %w", err)
+		}
 		if !retryable(ctx, err) {
 			return backoff.Permanent(err)
 		}

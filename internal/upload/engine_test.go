@@ -360,3 +360,32 @@ func TestMatchFindsEarlierUpload(t *testing.T) {
 		}
 	}
 }
+
+func TestExpiredCredentialsRefreshedOnce(t *testing.T) {
+	path, data := writeFile(t, 11*mib)
+	fake := newFakeS3()
+	var refreshes atomic.Int32
+	fake.fail = func(op string, part int32, attempt int) error {
+		if op == "UploadPart" && part == 2 && refreshes.Load() == 0 {
+			return apiErr(400, "ExpiredToken")
+		}
+		return nil
+	}
+	o := testOptions()
+	o.RefreshCredentials = func() { refreshes.Add(1) }
+	rec := &recorder{}
+	if _, err := New(fake, o).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k", Observer: rec}); err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	if refreshes.Load() != 1 || !bytes.Equal(fake.object("k"), data) || len(rec.retries) != 1 {
+		t.Errorf("refreshes %d, retries %+v", refreshes.Load(), rec.retries)
+	}
+	// Credentials that stay refused fail after one refresh, not a retry storm.
+	fake2 := newFakeS3()
+	fake2.fail = func(op string, _ int32, _ int) error { return apiErr(403, "InvalidAccessKeyId") }
+	refreshes.Store(0)
+	_, err := New(fake2, o).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k"})
+	if !IsAccessDenied(err) || refreshes.Load() != 1 || fake2.count("CreateMultipartUpload") != 2 {
+		t.Errorf("err %v, refreshes %d, calls %v", err, refreshes.Load(), fake2.ops())
+	}
+}

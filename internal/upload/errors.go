@@ -75,6 +75,16 @@ func IsAccessDenied(err error) bool {
 	return HTTPStatus(err) == http.StatusForbidden
 }
 
+// credentialsExpired reports S3's answers to expired or unknown temporary
+// credentials (servers differ in which code they use).
+func credentialsExpired(err error) bool {
+	switch APICode(err) {
+	case "ExpiredToken", "InvalidToken", "InvalidAccessKeyId", "TokenRefreshRequired":
+		return true
+	}
+	return false
+}
+
 // retryable decides whether one failed S3 call may succeed when repeated.
 // parent is the operation's context: once it is done nothing is retried.
 func retryable(parent context.Context, err error) bool {

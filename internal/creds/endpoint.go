@@ -1,0 +1,197 @@
+package creds
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+)
+
+// ErrDenied reports a token endpoint that refused the caller (HTTP 401 or 403):
+// the CKAN token is invalid or its user may not edit the dataset.
+var ErrDenied = errors.New("the token endpoint refused the request")
+
+// EndpointError is an error answered by a ckanup token endpoint.
+type EndpointError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *EndpointError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("token endpoint: HTTP %d", e.Status)
+	}
+	return fmt.Sprintf("token endpoint: %s (HTTP %d %s)", e.Message, e.Status, e.Code)
+}
+
+func (e *EndpointError) Is(target error) bool {
+	return target == ErrDenied && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
+}
+
+// EndpointAnswer is the token endpoint's answer to POST /v1/credentials.
+type EndpointAnswer struct {
+	AccessKeyID     string    `json:"access_key_id"`
+	SecretAccessKey string    `json:"secret_access_key"`
+	SessionToken    string    `json:"session_token"`
+	Expiration      time.Time `json:"expiration"`
+	Bucket          string    `json:"bucket"`
+	Region          string    `json:"region"`
+	EndpointURL     string    `json:"endpoint_url"`
+	KeyPrefix       string    `json:"key_prefix"`
+	DatasetID       string    `json:"dataset_id"`
+	OrganizationID  string    `json:"organization_id"`
+}
+
+// ParseEndpointAnswer decodes and checks a 200 answer.
+func ParseEndpointAnswer(b []byte) (*EndpointAnswer, error) {
+	var a EndpointAnswer
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fmt.Errorf("token endpoint: answer is not the expected JSON: %w", err)
+	}
+	switch {
+	case a.AccessKeyID == "" || a.SecretAccessKey == "":
+		return nil, errors.New("token endpoint: answer has no credentials")
+	case a.Bucket == "" || a.Region == "" || a.KeyPrefix == "" || !strings.HasSuffix(a.KeyPrefix, "/"):
+		return nil, errors.New("token endpoint: answer lacks bucket, region or key prefix")
+	case a.Expiration.IsZero():
+		return nil, errors.New("token endpoint: answer has no expiration")
+	}
+	if a.EndpointURL != "" {
+		if u, err := url.Parse(a.EndpointURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("token endpoint: endpoint_url %q is not an http(s) URL", a.EndpointURL)
+		}
+	}
+	return &a, nil
+}
+
+// ParseEndpointError decodes a non-200 answer.
+func ParseEndpointError(status int, b []byte) error {
+	var env struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	e := &EndpointError{Status: status}
+	if json.Unmarshal(b, &env) == nil {
+		e.Code, e.Message = env.Error.Code, env.Error.Message
+	}
+	return e
+}
+
+// EndpointOptions configure the token endpoint provider.
+type EndpointOptions struct {
+	// URL is the endpoint's base URL, such as https://data.example.org/ckanup/.
+	URL     string
+	Token   string // the CKAN API token
+	Dataset string // name or id
+	HTTP    *http.Client
+	// OnRefresh hears about each set of credentials fetched.
+	OnRefresh func(expires time.Time)
+}
+
+// endpointProvider fetches credentials from the token endpoint.
+type endpointProvider struct {
+	o     EndpointOptions
+	url   string
+	mu    sync.Mutex
+	first *EndpointAnswer // the answer fetched to learn the target, used once
+}
+
+func credentialsURL(base string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(base))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("token endpoint URL %q is not an http(s) URL such as https://data.example.org/ckanup/", base)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	return u.JoinPath("v1", "credentials").String(), nil
+}
+
+func (p *endpointProvider) fetch(ctx context.Context) (*EndpointAnswer, error) {
+	body, _ := json.Marshal(map[string]string{"dataset": p.o.Dataset})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", p.o.Token)
+	resp, err := p.o.HTTP.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("token endpoint %s: %w", p.url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("token endpoint: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, ParseEndpointError(resp.StatusCode, b)
+	}
+	a, err := ParseEndpointAnswer(b)
+	if err != nil {
+		return nil, err
+	}
+	if p.o.OnRefresh != nil {
+		p.o.OnRefresh(a.Expiration)
+	}
+	return a, nil
+}
+
+// Retrieve implements aws.CredentialsProvider. Credentials are reported to
+// expire a little early — 5 minutes, or a quarter of their lifetime when that
+// is shorter — so the cache refreshes them before S3 would refuse them.
+func (p *endpointProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	p.mu.Lock()
+	a := p.first
+	p.first = nil
+	p.mu.Unlock()
+	if a == nil || time.Until(a.Expiration) < time.Second {
+		var err error
+		if a, err = p.fetch(ctx); err != nil {
+			return aws.Credentials{}, err
+		}
+	}
+	margin := min(5*time.Minute, time.Until(a.Expiration)/4)
+	return aws.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken,
+		Source: "ckanup token endpoint", CanExpire: true, Expires: a.Expiration.Add(-margin)}, nil
+}
+
+// FromEndpoint asks a ckanup token endpoint for credentials for one dataset. The
+// endpoint also dictates the bucket, region, S3 endpoint and the key prefix.
+func FromEndpoint(ctx context.Context, o EndpointOptions) (*Source, error) {
+	u, err := credentialsURL(o.URL)
+	if err != nil {
+		return nil, err
+	}
+	if o.HTTP == nil {
+		o.HTTP = &http.Client{Timeout: time.Minute}
+	}
+	p := &endpointProvider{o: o, url: u}
+	first, err := p.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.first = first
+	cache := aws.NewCredentialsCache(p)
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(first.Region), config.WithCredentialsProvider(cache))
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return &Source{Config: cfg, Kind: "token endpoint " + u, Invalidate: cache.Invalidate,
+		Target: Target{Bucket: first.Bucket, Region: first.Region, Endpoint: strings.TrimSuffix(first.EndpointURL, "/"),
+			PathStyle: first.EndpointURL != "", DatasetPrefix: first.KeyPrefix}}, nil
+}

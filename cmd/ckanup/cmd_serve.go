@@ -42,8 +42,11 @@ environment, which wins over the file. The server's own AWS credentials and the
 STS endpoint come from the standard AWS configuration (AWS_ENDPOINT_URL_STS,
 AWS_ACCESS_KEY_ID…, AWS_PROFILE, instance roles).`
 
-func newServeCmd(deps *Deps) *cobra.Command {
-	o := &ServeOptions{Deps: deps}
+func newServeCmd(deps *Deps) *cobra.Command { return newServeCmdWith(deps, nil) }
+
+// newServeCmdWith reports the listening address on ready (tests).
+func newServeCmdWith(deps *Deps, ready chan<- string) *cobra.Command {
+	o := &ServeOptions{Deps: deps, ready: ready}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the token endpoint that hands dataset-scoped AWS credentials to CKAN editors",

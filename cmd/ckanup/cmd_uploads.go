@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/creds"
 	"github.com/ckanup/ckanup/internal/journal"
 	"github.com/ckanup/ckanup/internal/scope"
@@ -23,6 +24,7 @@ type UploadsOptions struct {
 	*Deps
 	Global    *GlobalOptions
 	S3        S3Flags
+	TokenURL  string
 	Dataset   string
 	Output    string
 	OlderThan time.Duration
@@ -60,10 +62,15 @@ key, start, parts and bytes in S3, and whether this machine can resume it.
 			return runUploadsList(cmd.Context(), o)
 		},
 	}
-	o.S3.register(cmd)
-	cmd.Flags().StringVarP(&o.Dataset, "dataset", "d", "", "only the uploads of this dataset (name or id)")
+	o.register(cmd)
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "text", "text or json")
 	return cmd
+}
+
+func (o *UploadsOptions) register(cmd *cobra.Command) {
+	o.S3.register(cmd)
+	cmd.Flags().StringVarP(&o.Dataset, "dataset", "d", "", "only the uploads of this dataset (name or id; required with a token endpoint)")
+	cmd.Flags().StringVar(&o.TokenURL, "token-url", "", "list through this ckanup token endpoint (env CKANUP_TOKEN_URL, else the login profile)")
 }
 
 func newUploadsAbortCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
@@ -85,8 +92,7 @@ and drop their journal entries. --dry-run shows what would go.
 			return runUploadsAbort(cmd.Context(), o)
 		},
 	}
-	o.S3.register(cmd)
-	cmd.Flags().StringVarP(&o.Dataset, "dataset", "d", "", "only the uploads of this dataset (name or id)")
+	o.register(cmd)
 	cmd.Flags().DurationVar(&o.OlderThan, "older-than", 0, "abort uploads started longer ago than this (e.g. 24h)")
 	cmd.Flags().BoolVar(&o.All, "all", false, "abort every upload under the prefix")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would be aborted")
@@ -113,39 +119,24 @@ type uploadInfo struct {
 	journalID string
 }
 
-// listUploads gathers the uploads under the prefix from the store and the journal.
+// listUploads gathers the uploads under the prefix from the store (directly, or
+// through the token endpoint) and from the journal.
 func listUploads(ctx context.Context, o *UploadsOptions) (*s3.Client, []*uploadInfo, error) {
-	client, src, err := o.S3.connect(ctx, o.Deps)
+	client, target, store, err := o.storeUploads(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	prefix, err := uploadsPrefix(ctx, o, src.Target)
-	if err != nil {
-		return nil, nil, err
-	}
+	prefix := target.DatasetPrefix
 	byID := map[string]*uploadInfo{}
 	var out []*uploadInfo
-	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(src.Target.Bucket), Prefix: aws.String(prefix)}
-	for {
-		page, err := client.ListMultipartUploads(ctx, in)
-		if err != nil {
-			return nil, nil, withHint(fmt.Errorf("list multipart uploads in s3://%s/%s: %w", src.Target.Bucket, prefix, err),
-				"listing uploads needs s3:ListBucketMultipartUploads on the bucket")
+	for _, su := range store {
+		info := &uploadInfo{UploadID: su.UploadID, Bucket: target.Bucket, Key: su.Key, Started: su.Initiated, InStore: true,
+			Resumable: "no: not started from this machine"}
+		if info.Parts, info.Bytes, err = countParts(ctx, client, info); err != nil {
+			return nil, nil, err
 		}
-		for _, u := range page.Uploads {
-			info := &uploadInfo{UploadID: aws.ToString(u.UploadId), Bucket: src.Target.Bucket, Key: aws.ToString(u.Key),
-				Started: aws.ToTime(u.Initiated), InStore: true, Resumable: "no: not started from this machine"}
-			info.Parts, info.Bytes, err = countParts(ctx, client, info)
-			if err != nil {
-				return nil, nil, err
-			}
-			byID[info.UploadID] = info
-			out = append(out, info)
-		}
-		if !aws.ToBool(page.IsTruncated) || aws.ToString(page.NextKeyMarker) == aws.ToString(in.KeyMarker) && aws.ToString(page.NextUploadIdMarker) == aws.ToString(in.UploadIdMarker) {
-			break
-		}
-		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+		byID[info.UploadID] = info
+		out = append(out, info)
 	}
 	dir, err := journal.Dir(o.Getenv)
 	if err != nil {
@@ -161,7 +152,7 @@ func listUploads(ctx context.Context, o *UploadsOptions) (*s3.Client, []*uploadI
 	}
 	for _, l := range entries {
 		e := l.Entry
-		if e == nil || e.Bucket != src.Target.Bucket || e.Endpoint != src.Target.Endpoint || !strings.HasPrefix(e.Key, prefix) {
+		if e == nil || e.Bucket != target.Bucket || e.Endpoint != target.Endpoint || !strings.HasPrefix(e.Key, prefix) {
 			continue
 		}
 		info := byID[e.UploadID]
@@ -188,28 +179,73 @@ func listUploads(ctx context.Context, o *UploadsOptions) (*s3.Client, []*uploadI
 	return client, out, nil
 }
 
-// uploadsPrefix is the key prefix to look under: the dataset's, or the whole
-// key prefix.
-func uploadsPrefix(ctx context.Context, o *UploadsOptions, t creds.Target) (string, error) {
-	if o.Dataset == "" {
-		if t.KeyPrefix == "" {
-			return "", nil
+// storeUploads lists the open uploads in the bucket under the prefix (the
+// dataset's with --dataset): through the token endpoint when there is one, with
+// the server's permissions, else with ListMultipartUploads.
+func (o *UploadsOptions) storeUploads(ctx context.Context) (*s3.Client, creds.Target, []creds.EndpointUpload, error) {
+	var settings *ckanSettings
+	var dataset *ckan.Dataset
+	if o.Dataset != "" || o.TokenURL != "" || o.Getenv("CKANUP_TOKEN_URL") != "" {
+		var err error
+		if settings, err = resolveCKAN(o.Deps, o.Global); err != nil {
+			return nil, creds.Target{}, nil, err
 		}
-		return t.KeyPrefix + "/", nil
 	}
-	settings, err := resolveCKAN(o.Deps, o.Global)
+	tokenURL := firstNonEmpty(o.TokenURL, o.Getenv("CKANUP_TOKEN_URL"))
+	if tokenURL == "" && settings != nil && sameSite(settings.Profile.CKANURL, settings.URL) {
+		tokenURL = settings.Profile.TokenURL
+	}
+	if o.Dataset != "" {
+		c, err := settings.client(o.Deps, o.Global)
+		if err != nil {
+			return nil, creds.Target{}, nil, err
+		}
+		if dataset, err = c.PackageShow(ctx, o.Dataset); err != nil {
+			return nil, creds.Target{}, nil, fmt.Errorf("look up dataset %q: %w", o.Dataset, err)
+		}
+	}
+	if tokenURL != "" {
+		if dataset == nil {
+			return nil, creds.Target{}, nil, usageErrorf("--dataset is required with a token endpoint: it lists one dataset's uploads")
+		}
+		src, err := creds.FromEndpoint(ctx, creds.EndpointOptions{URL: tokenURL, Token: settings.Token, Dataset: dataset.ID, HTTP: o.HTTPClient})
+		if err != nil {
+			return nil, creds.Target{}, nil, err
+		}
+		list, err := creds.ListEndpointUploads(ctx, tokenURL, settings.Token, dataset.ID, o.HTTPClient)
+		if err != nil {
+			return nil, creds.Target{}, nil, err
+		}
+		return newS3Client(src), src.Target, list, nil
+	}
+	src, err := o.S3.source(ctx, o.Deps)
 	if err != nil {
-		return "", err
+		return nil, creds.Target{}, nil, err
 	}
-	c, err := settings.client(o.Deps, o.Global)
-	if err != nil {
-		return "", err
+	t := src.Target
+	switch {
+	case dataset != nil:
+		t.DatasetPrefix = scope.DatasetPrefix(t.KeyPrefix, dataset.OwnerOrg, dataset.ID)
+	case t.KeyPrefix != "":
+		t.DatasetPrefix = t.KeyPrefix + "/"
 	}
-	d, err := c.PackageShow(ctx, o.Dataset)
-	if err != nil {
-		return "", fmt.Errorf("look up dataset %q: %w", o.Dataset, err)
+	client := newS3Client(src)
+	var list []creds.EndpointUpload
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(t.Bucket), Prefix: aws.String(t.DatasetPrefix)}
+	for {
+		page, err := client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return nil, t, nil, withHint(fmt.Errorf("list multipart uploads in s3://%s/%s: %w", t.Bucket, t.DatasetPrefix, err),
+				"listing uploads needs s3:ListBucketMultipartUploads on the bucket, or a token endpoint (--token-url)")
+		}
+		for _, u := range page.Uploads {
+			list = append(list, creds.EndpointUpload{UploadID: aws.ToString(u.UploadId), Key: aws.ToString(u.Key), Initiated: aws.ToTime(u.Initiated)})
+		}
+		if !aws.ToBool(page.IsTruncated) || aws.ToString(page.NextKeyMarker) == aws.ToString(in.KeyMarker) && aws.ToString(page.NextUploadIdMarker) == aws.ToString(in.UploadIdMarker) {
+			return client, t, list, nil
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
 	}
-	return scope.DatasetPrefix(t.KeyPrefix, d.OwnerOrg, d.ID), nil
 }
 
 func countParts(ctx context.Context, c *s3.Client, info *uploadInfo) (int, int64, error) {

@@ -79,7 +79,7 @@ func withTokenEndpoint(t *testing.T, e *testEnv, lifetime time.Duration) *mintin
 	srv := tokenserver.New(tokenserver.Config{CKANURL: e.ckanURL, Bucket: e.bucket, Region: "us-east-1",
 		RoleARN: "arn:aws:iam::000000000000:role/ckanup", KeyPrefix: "portal", EnabledOrgs: []string{"acceptance-org"},
 		Duration: lifetime, AllowShortDuration: true, S3Endpoint: e.s3URL, PerTokenRate: 100, PerTokenBurst: 100,
-		PerIPRate: 100, PerIPBurst: 100}, m, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		PerIPRate: 100, PerIPBurst: 100}, m, e.s3, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	e.vars["CKANUP_TOKEN_URL"] = hs.URL + "/"
@@ -175,4 +175,27 @@ func accessKey(r *http.Request) string {
 		return cred[:j]
 	}
 	return cred
+}
+
+// uploads list and abort work through the token endpoint, for a publisher who
+// has no bucket-wide listing right.
+func TestUploadsThroughTokenEndpoint(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	withTokenEndpoint(t, e, time.Hour)
+	f := makeFile(t, t.TempDir(), "kept.bin", 16<<20)
+	if r := e.interruptAt("2", f, "--dataset", "acceptance-dataset"); r.code != exitInterrupted {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	ctx := context.Background()
+	if r := e.run(ctx, "", "uploads", "list"); r.code != exitUsage || !strings.Contains(r.stderr, "--dataset is required") {
+		t.Errorf("list without --dataset: exit %d\n%s", r.code, r.stderr)
+	}
+	r := e.run(ctx, "", "uploads", "list", "--dataset", "acceptance-dataset")
+	if r.code != 0 || !strings.Contains(r.stdout, "yes") || !strings.Contains(r.stdout, "kept.bin") {
+		t.Fatalf("list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = e.run(ctx, "", "uploads", "abort", "--all", "--dataset", "acceptance-dataset")
+	if r.code != 0 || !strings.Contains(r.stdout, "aborted") || e.openUploads() != 0 {
+		t.Fatalf("abort: exit %d, %d open\n%s%s", r.code, e.openUploads(), r.stdout, r.stderr)
+	}
 }

@@ -195,3 +195,45 @@ func FromEndpoint(ctx context.Context, o EndpointOptions) (*Source, error) {
 		Target: Target{Bucket: first.Bucket, Region: first.Region, Endpoint: strings.TrimSuffix(first.EndpointURL, "/"),
 			PathStyle: first.EndpointURL != "", DatasetPrefix: first.KeyPrefix}}, nil
 }
+
+// EndpointUpload is an open multipart upload as the token endpoint lists it.
+type EndpointUpload struct {
+	UploadID  string    `json:"upload_id"`
+	Key       string    `json:"key"`
+	Initiated time.Time `json:"initiated"`
+}
+
+// ListEndpointUploads asks a token endpoint for a dataset's open multipart
+// uploads (listed with the server's permissions, which publishers lack).
+func ListEndpointUploads(ctx context.Context, base, token, dataset string, hc *http.Client) ([]EndpointUpload, error) {
+	u, err := credentialsURL(base)
+	if err != nil {
+		return nil, err
+	}
+	lu, _ := url.Parse(strings.TrimSuffix(u, "credentials") + "uploads")
+	lu.RawQuery = url.Values{"dataset": {dataset}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, lu.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("token endpoint: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("token endpoint: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, ParseEndpointError(resp.StatusCode, b)
+	}
+	var out struct {
+		Uploads []EndpointUpload `json:"uploads"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("token endpoint: uploads answer is not the expected JSON: %w", err)
+	}
+	return out.Uploads, nil
+}

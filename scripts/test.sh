@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VERSITYGW_VERSION=v1.8.0
+GOVULNCHECK_VERSION=v1.9.0
+# Releases are built with this toolchain (see .goreleaser.yaml): it carries the
+# standard library fixes that the machine's own Go may lack.
+RELEASE_TOOLCHAIN=go1.27.3
 FUZZTIME=${FUZZTIME:-10s}
 work=$(mktemp -d "${TMPDIR:-/tmp}/ckanup-test.XXXXXX")
 pids=()
@@ -91,4 +95,12 @@ for pkg in $(go list ./...); do
     go test -run '^$' -fuzz "^$target\$" -fuzztime "$FUZZTIME" "$pkg" >"$work/fuzz.log" 2>&1 || { cat "$work/fuzz.log" >&2; exit 1; }
   done
 done
+log "govulncheck $GOVULNCHECK_VERSION with $RELEASE_TOOLCHAIN, offline database built from golang.org/x/vulndb@latest"
+vulndb_dir=$(go mod download -json golang.org/x/vulndb@latest | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["Dir"] + " " + d["Version"])')
+vulndb_ver=${vulndb_dir#* }
+vulndb_dir=${vulndb_dir% *}
+GOTOOLCHAIN=$RELEASE_TOOLCHAIN GOBIN="$work/bin" go install "golang.org/x/vuln/cmd/govulncheck@$GOVULNCHECK_VERSION"
+GOTOOLCHAIN=$RELEASE_TOOLCHAIN go run "golang.org/x/vulndb/cmd/indexdb@$vulndb_ver" -vulns "$vulndb_dir/data/osv" -out "$work/vulndb"
+GOTOOLCHAIN=$RELEASE_TOOLCHAIN "$work/bin/govulncheck" -db "file://$work/vulndb" ./...
+
 log "all tests passed"

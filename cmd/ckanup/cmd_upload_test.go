@@ -365,6 +365,15 @@ func TestInterruptedUploadIsKeptThenResumed(t *testing.T) {
 	if e.openUploads() != 1 || len(e.ckan.Resources("acceptance-dataset")) != 0 {
 		t.Fatalf("open uploads %d, resources %d", e.openUploads(), len(e.ckan.Resources("acceptance-dataset")))
 	}
+	// The journal holds what resuming needs and no secret.
+	entries, _ := filepath.Glob(filepath.Join(e.vars["XDG_STATE_HOME"], "ckanup", "uploads", "*.json"))
+	if len(entries) != 1 {
+		t.Fatalf("journal entries %v", entries)
+	}
+	j, _ := os.ReadFile(entries[0])
+	if fi, _ := os.Stat(entries[0]); fi.Mode().Perm() != 0o600 || strings.Contains(string(j), e.world.Editor.Token) || strings.Contains(string(j), testSecretKey) {
+		t.Errorf("journal entry (mode %v) holds a secret or is readable by others", fi.Mode().Perm())
+	}
 	sent := e.counted("UploadPart")
 	e.resetCounts()
 	r = e.upload(f, "--dataset", "acceptance-dataset", "--concurrency", "1")

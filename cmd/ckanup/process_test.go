@@ -61,6 +61,16 @@ type throttle struct {
 	inFlight  atomic.Int32 // requests being forwarded
 	mu        sync.Mutex
 	onPart    func(done int32)
+	// fault, when set, may answer a request instead of the store (it returns
+	// true), or act on it and let it through (false).
+	fault func(w http.ResponseWriter, r *http.Request, forward http.Handler) bool
+}
+
+// inject sets the fault function (nil: none).
+func (th *throttle) inject(f func(w http.ResponseWriter, r *http.Request, forward http.Handler) bool) {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	th.fault = f
 }
 
 // hook sets the function called after each acknowledged part (nil: none).
@@ -83,6 +93,12 @@ func (th *throttle) handler(target string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		th.inFlight.Add(1)
 		defer th.inFlight.Add(-1)
+		th.mu.Lock()
+		fault := th.fault
+		th.mu.Unlock()
+		if fault != nil && fault(w, r, rp) {
+			return
+		}
 		isPart := r.Method == http.MethodPut && r.URL.Query().Has("partNumber")
 		if r.Method == http.MethodPut {
 			th.dataReqs.Add(1)

@@ -406,6 +406,9 @@ func (r *uploadRun) plan(f inputFile) (*fileJob, error) {
 		}
 	}
 	j.key = r.target.DatasetPrefix + j.resourceID + "/" + keyName(f.Name)
+	if len(j.key) > 1024 {
+		return nil, usageErrorf("%s: the object key would be %d bytes, over S3's 1,024: use a shorter --name or a shallower directory", f.Path, len(j.key))
+	}
 	j.url = objectURL(r.target, r.o.PublicURLBase, j.key)
 	j.format, j.mimetype = fileformat.Of(f.Name)
 	if r.o.Format != "" {

@@ -64,7 +64,7 @@ func collectFiles(args []string, recursive bool) ([]inputFile, error) {
 				return nil, usageErrorf("cannot read %s: %v", p, cause(err))
 			}
 			if !fi.IsDir() {
-				if err := add(p, filepath.Base(p), fi); err != nil {
+				if err := add(p, resourceName(filepath.Base(p)), fi); err != nil {
 					return nil, err
 				}
 				continue
@@ -91,7 +91,7 @@ func collectFiles(args []string, recursive bool) ([]inputFile, error) {
 				if err != nil {
 					return err
 				}
-				return add(path, filepath.ToSlash(rel), fi)
+				return add(path, resourceName(filepath.ToSlash(rel)), fi)
 			})
 			if err != nil {
 				return nil, err
@@ -112,6 +112,17 @@ func collectFiles(args []string, recursive bool) ([]inputFile, error) {
 		names[f.Name] = f.Path
 	}
 	return out, nil
+}
+
+// resourceName makes a file name fit to show as a resource name: control
+// characters (a newline in a file name, say) become spaces, and it is trimmed.
+func resourceName(name string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, name))
 }
 
 // keyName turns a resource name into the last segments of an object key: control

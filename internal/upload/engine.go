@@ -300,6 +300,7 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 	sums := newFileSums(plan.Parts)
 	completed := make([]types.CompletedPart, plan.Parts)
 	var sent atomic.Int64
+	var stopped atomic.Bool
 	parts := make(chan partSum)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -327,10 +328,15 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 			case <-gctx.Done():
 				return gctx.Err()
 			}
+			if stopped.Load() {
+				<-u.tokens
+				return nil // a part failed: its error is the group's
+			}
 			g.Go(func() error {
 				defer func() { <-u.tokens }()
 				cp, err := u.uploadPart(gctx, job, src, uploadID, p)
 				if err != nil {
+					stopped.Store(true) // before the slot is released: no new part starts
 					return fmt.Errorf("upload part %d of %d: %w", p.n, plan.Parts, err)
 				}
 				completed[p.n-1] = cp

@@ -169,6 +169,7 @@ type uploadRun struct {
 
 	journal    *journal.Store
 	journalDir string
+	partSize   int64
 }
 
 func (o *UploadOptions) validate() error {
@@ -208,6 +209,9 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if len(files) > 1 && (o.Name != "" || o.ResourceID != "") {
 		return usageErrorf("--name and --resource-id apply to one file, and %d were given", len(files))
 	}
+	if files[0].Path == "-" && o.Name == "" {
+		return usageErrorf("uploading standard input (-) needs --name, the resource's name")
+	}
 	if o.Name != "" {
 		files[0].Name = o.Name
 	}
@@ -216,7 +220,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if err != nil {
 		return err
 	}
-	r := &uploadRun{o: o, settings: settings}
+	r := &uploadRun{o: o, settings: settings, partSize: partSize}
 	if r.client, err = settings.client(o.Deps, o.Global); err != nil {
 		return err
 	}
@@ -414,6 +418,10 @@ func (r *uploadRun) plan(f inputFile) (*fileJob, error) {
 	if r.o.Format != "" {
 		j.format = r.o.Format
 	}
+	if f.Path == "-" {
+		j.plan = upload.Plan{Size: -1, PartSize: r.partSize, Parts: -1, Multipart: true}
+		return j, nil
+	}
 	p, err := r.up.Plan(f.Size)
 	if err != nil {
 		return nil, usageErrorf("%s: %v", f.Path, err)
@@ -461,7 +469,10 @@ func (r *uploadRun) printPlan(jobs []*fileJob) error {
 			action = "update resource"
 		}
 		how := "1 request"
-		if j.plan.Multipart {
+		switch {
+		case j.plan.Size < 0:
+			how = fmt.Sprintf("streamed in parts of %s (at most %s)", upload.FormatSize(j.plan.PartSize), upload.FormatSize(upload.MaxStreamSize(j.plan.PartSize)))
+		case j.plan.Multipart:
 			how = fmt.Sprintf("%d parts of %s", j.plan.Parts, upload.FormatSize(j.plan.PartSize))
 		}
 		fmt.Fprintf(r.o.Stdout, "  %s  %s  %s, %s  %s %s\n    → s3://%s/%s\n", j.in.Path, upload.FormatSize(j.in.Size), how,
@@ -579,6 +590,12 @@ func (r *uploadRun) uploadOne(ctx context.Context, j *fileJob) *fileRecord {
 		return rec
 	}
 
+	if j.in.Path == "-" {
+		return r.finish(ctx, j, rec, start, func() (*upload.Result, error) {
+			return r.up.UploadStream(ctx, r.o.Stdin, upload.Job{Bucket: r.target.Bucket, Key: j.key, ContentType: j.mimetype,
+				Observer: prog, Metadata: r.objectMetadata(j)})
+		})
+	}
 	if j.resource != nil && !r.o.Force {
 		sum, same, err := sameAsResource(j.in.Path, j.resource)
 		if err != nil {
@@ -594,12 +611,7 @@ func (r *uploadRun) uploadOne(ctx context.Context, j *fileJob) *fileRecord {
 
 	job := upload.Job{
 		Path: j.in.Path, Bucket: r.target.Bucket, Key: j.key, ContentType: j.mimetype, Observer: prog,
-		Metadata: map[string]string{
-			"ckan-site":        r.client.SiteURL(),
-			"ckan-dataset-id":  r.dataset.ID,
-			"ckan-resource-id": j.resourceID,
-			"ckan-user":        r.user.Name,
-		},
+		Metadata: r.objectMetadata(j),
 	}
 	var jr *journalRecorder
 	if j.plan.Multipart {
@@ -656,20 +668,50 @@ func (r *uploadRun) uploadOne(ctx context.Context, j *fileJob) *fileRecord {
 		}
 		return fail(r.explainS3(err))
 	}
-	rec.Uploaded = !res.Reused
-	rec.Size, rec.SHA256, rec.Parts, rec.PartSize = res.Size, res.SHA256, res.Parts, res.PartSize
-	rec.Status, err = r.register(ctx, j, res)
-	if err != nil {
-		return fail(withHint(fmt.Errorf("uploaded to s3://%s/%s, but registering it in CKAN failed: %w", res.Bucket, res.Key, err),
-			"the object is in place: re-run the same command to register it without uploading again"))
-	}
-	if jr != nil {
+	rec = r.registered(ctx, j, rec, res)
+	if rec.err == nil && jr != nil {
 		if err := r.journal.Delete(jr.id); err != nil {
 			r.notef("%s: %v", j.in.Path, err)
 		}
 	}
 	rec.Duration = r.o.Now().Sub(start).Seconds()
 	return rec
+}
+
+// finish runs an upload that keeps no journal and registers its result.
+func (r *uploadRun) finish(ctx context.Context, j *fileJob, rec *fileRecord, start time.Time, send func() (*upload.Result, error)) *fileRecord {
+	res, err := send()
+	if err != nil {
+		rec.Status, rec.err = "failed", r.explainS3(err)
+	} else {
+		rec = r.registered(ctx, j, rec, res)
+	}
+	rec.Duration = r.o.Now().Sub(start).Seconds()
+	return rec
+}
+
+// registered registers a verified object and fills in the record.
+func (r *uploadRun) registered(ctx context.Context, j *fileJob, rec *fileRecord, res *upload.Result) *fileRecord {
+	rec.Uploaded = !res.Reused
+	rec.Size, rec.SHA256, rec.Parts, rec.PartSize = res.Size, res.SHA256, res.Parts, res.PartSize
+	status, err := r.register(ctx, j, res)
+	if err != nil {
+		rec.Status = "failed"
+		rec.err = withHint(fmt.Errorf("uploaded to s3://%s/%s, but registering it in CKAN failed: %w", res.Bucket, res.Key, err),
+			"the object is in place: re-run the same command to register it without uploading again")
+		return rec
+	}
+	rec.Status = status
+	return rec
+}
+
+func (r *uploadRun) objectMetadata(j *fileJob) map[string]string {
+	return map[string]string{
+		"ckan-site":        r.client.SiteURL(),
+		"ckan-dataset-id":  r.dataset.ID,
+		"ckan-resource-id": j.resourceID,
+		"ckan-user":        r.user.Name,
+	}
 }
 
 // sameAsResource says whether the resource already describes exactly this file:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -93,5 +94,26 @@ func TestPlanHugeSparseFile(t *testing.T) {
 	recs := records(t, r.stdout)
 	if r.code != 0 || len(recs) != 1 || recs[0].Parts > 10000 || recs[0].PartSize != 7<<20 || recs[0].Status != "planned" {
 		t.Fatalf("exit %d %+v\n%s", r.code, recs, r.stderr)
+	}
+}
+
+func TestUploadFromStdin(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	src := makeFile(t, t.TempDir(), "stream.csv", 12<<20+5)
+	data, _ := os.ReadFile(src)
+	if r := e.run(context.Background(), string(data), "upload", "-", "--dataset", "acceptance-dataset"); r.code != exitUsage || !strings.Contains(r.stderr, "needs --name") {
+		t.Errorf("stdin without --name: exit %d\n%s", r.code, r.stderr)
+	}
+	r := e.run(context.Background(), string(data), "upload", "-", "--name", "stream.csv", "--dataset", "acceptance-dataset", "--output", "json", "--progress")
+	recs := records(t, r.stdout)
+	if r.code != 0 || len(recs) != 1 || recs[0].Size != int64(len(data)) || recs[0].Parts != 3 {
+		t.Fatalf("exit %d %+v\n%s", r.code, recs, r.stderr)
+	}
+	res := e.checkRegistered("acceptance-dataset", "stream.csv", src)
+	if res["format"] != "CSV" {
+		t.Errorf("format %v", res["format"])
+	}
+	if r := e.run(context.Background(), "x", "upload", "-", src, "--name", "n", "--dataset", "acceptance-dataset"); r.code != exitUsage {
+		t.Errorf("stdin with files: exit %d", r.code)
 	}
 }

@@ -44,6 +44,12 @@ func collectFiles(args []string, recursive bool) ([]inputFile, error) {
 		return nil
 	}
 	for _, arg := range args {
+		if arg == "-" {
+			if len(args) != 1 {
+				return nil, usageErrorf("standard input (-) must be the only thing to upload")
+			}
+			return []inputFile{{Path: "-", Size: -1}}, nil
+		}
 		paths := []string{arg}
 		if _, err := os.Lstat(arg); errors.Is(err, fs.ErrNotExist) && strings.ContainsAny(arg, "*?[") {
 			m, gerr := filepath.Glob(arg)

@@ -33,7 +33,9 @@ type fileProgress struct {
 
 func (p *fileProgress) Started(plan upload.Plan) {
 	if p.verbose {
-		if plan.Multipart {
+		if plan.Size < 0 {
+			p.d.logf("%s: streaming in parts of %s", p.name, upload.FormatSize(plan.PartSize))
+		} else if plan.Multipart {
 			p.d.logf("%s: %s in %d parts of %s", p.name, upload.FormatSize(plan.Size), plan.Parts, upload.FormatSize(plan.PartSize))
 		} else {
 			p.d.logf("%s: %s in one request", p.name, upload.FormatSize(plan.Size))
@@ -99,9 +101,13 @@ func (b *barDisplay) track(name string, size int64) *fileProgress {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.files++
-	b.total += size
+	b.total += max(size, 0)
 	if b.bar == nil {
-		b.bar = progressbar.NewOptions64(b.total,
+		max := b.total
+		if size < 0 {
+			max = -1 // unknown size: a spinner with bytes and rate
+		}
+		b.bar = progressbar.NewOptions64(max,
 			progressbar.OptionSetWriter(b.w),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionShowCount(),
@@ -219,13 +225,17 @@ func (l *lineDisplay) tick() {
 
 func (l *lineDisplay) print(f *lineFile, now time.Time) {
 	f.lastPrint = now
-	pct := int64(100)
-	if f.size > 0 {
-		pct = f.done * 100 / f.size
-	}
 	rate := ""
 	if el := now.Sub(f.started).Seconds(); el > 0 && f.done > 0 {
 		rate = fmt.Sprintf(", %s/s", upload.FormatSize(int64(float64(f.done)/el)))
+	}
+	if f.size < 0 {
+		fmt.Fprintf(l.w, "ckanup: %s: %s sent%s\n", f.name, upload.FormatSize(f.done), rate)
+		return
+	}
+	pct := int64(100)
+	if f.size > 0 {
+		pct = f.done * 100 / f.size
 	}
 	fmt.Fprintf(l.w, "ckanup: %s: %d%% (%s of %s%s)\n", f.name, pct, upload.FormatSize(f.done), upload.FormatSize(f.size), rate)
 }

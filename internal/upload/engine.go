@@ -293,7 +293,7 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 	job.Recorder.Created(uploadID, plan.PartSize)
 	defer func() {
 		if err != nil && !errors.Is(err, ErrUploadGone) {
-			err = u.abandon(ctx, job, uploadID, err)
+			err = u.abandon(ctx, job, uploadID, err, u.opts.KeepOnFailure)
 		}
 	}()
 
@@ -408,6 +408,11 @@ func (u *Uploader) create(ctx context.Context, job Job, plan Plan) (string, erro
 }
 
 func (u *Uploader) uploadPart(ctx context.Context, job Job, src *source, uploadID string, p partSum) (types.CompletedPart, error) {
+	return u.sendPart(ctx, job, uploadID, p, func() io.ReadSeeker { return io.NewSectionReader(src.f, p.off, p.size) })
+}
+
+// sendPart uploads one part, with retries; body gives a fresh reader per attempt.
+func (u *Uploader) sendPart(ctx context.Context, job Job, uploadID string, p partSum, body func() io.ReadSeeker) (types.CompletedPart, error) {
 	crc := crcBase64(p.crc)
 	var cp types.CompletedPart
 	err := u.retry(ctx, "UploadPart", p.n, job.Observer, u.partTimeout(p.size), func(actx context.Context) error {
@@ -416,7 +421,7 @@ func (u *Uploader) uploadPart(ctx context.Context, job Job, src *source, uploadI
 			Key:               aws.String(job.Key),
 			UploadId:          aws.String(uploadID),
 			PartNumber:        aws.Int32(int32(p.n)),
-			Body:              io.NewSectionReader(src.f, p.off, p.size),
+			Body:              body(),
 			ContentLength:     aws.Int64(p.size),
 			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
 			ChecksumCRC32C:    aws.String(crc),
@@ -512,9 +517,9 @@ func expectedCRC(out *s3.HeadObjectOutput, sums *fileSums, multipart bool) (stri
 
 // abandon aborts a failed multipart upload (unless told to keep it) with a
 // context that outlives the caller's cancellation.
-func (u *Uploader) abandon(ctx context.Context, job Job, uploadID string, cause error) error {
+func (u *Uploader) abandon(ctx context.Context, job Job, uploadID string, cause error, keep bool) error {
 	me := &MultipartError{Bucket: job.Bucket, Key: job.Key, UploadID: uploadID, Err: cause}
-	if u.opts.KeepOnFailure {
+	if keep {
 		return me
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*u.callTimeout())

@@ -3,6 +3,7 @@ package upload
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -387,5 +388,43 @@ func TestExpiredCredentialsRefreshedOnce(t *testing.T) {
 	_, err := New(fake2, o).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k"})
 	if !IsAccessDenied(err) || refreshes.Load() != 1 || fake2.count("CreateMultipartUpload") != 2 {
 		t.Errorf("err %v, refreshes %d, calls %v", err, refreshes.Load(), fake2.ops())
+	}
+}
+
+func TestUploadStream(t *testing.T) {
+	for _, size := range []int64{0, 1, 5*mib - 1, 5 * mib, 17*mib + 3} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			_, data := writeFile(t, size)
+			fake := newFakeS3()
+			rec := &recorder{}
+			res, err := New(fake, testOptions()).UploadStream(context.Background(), bytes.NewReader(data), Job{Bucket: "b", Key: "k", Observer: rec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(fake.object("k"), data) || res.SHA256 != sha(data) || res.Size != size || rec.bytes.Load() != size {
+				t.Fatalf("result %+v", res)
+			}
+			if size >= 5*mib && res.Parts != int((size+5*mib-1)/(5*mib)) {
+				t.Errorf("parts %d", res.Parts)
+			}
+		})
+	}
+}
+
+func TestUploadStreamFailureAborts(t *testing.T) {
+	_, data := writeFile(t, 17*mib)
+	fake := newFakeS3()
+	fake.fail = func(op string, part int32, _ int) error {
+		if op == "UploadPart" && part == 2 {
+			return apiErr(403, "AccessDenied")
+		}
+		return nil
+	}
+	o := testOptions()
+	o.KeepOnFailure = true // a stream is aborted all the same: it cannot be resumed
+	_, err := New(fake, o).UploadStream(context.Background(), bytes.NewReader(data), Job{Bucket: "b", Key: "k"})
+	var me *MultipartError
+	if !errors.As(err, &me) || !me.Aborted || len(fake.openUploads()) != 0 {
+		t.Fatalf("err %v, open %v", err, fake.openUploads())
 	}
 }

@@ -43,17 +43,7 @@ func (f *File) Names() []string {
 
 // Dir is $XDG_CONFIG_HOME/ckanup, or ~/.config/ckanup.
 func Dir(getenv func(string) string) (string, error) {
-	if d := getenv("XDG_CONFIG_HOME"); d != "" {
-		return filepath.Join(d, "ckanup"), nil
-	}
-	home := getenv("HOME")
-	if home == "" {
-		var err error
-		if home, err = os.UserHomeDir(); err != nil {
-			return "", fmt.Errorf("cannot find a config directory: set XDG_CONFIG_HOME or HOME")
-		}
-	}
-	return filepath.Join(home, ".config", "ckanup"), nil
+	return fsutil.XDGDir(getenv, "XDG_CONFIG_HOME", ".config")
 }
 
 // ErrInsecure reports a profile file that others can read.

@@ -117,29 +117,45 @@ func credentialsURL(base string) (string, error) {
 	return u.JoinPath("v1", "credentials").String(), nil
 }
 
-func (p *endpointProvider) fetch(ctx context.Context) (*EndpointAnswer, error) {
-	body, _ := json.Marshal(map[string]string{"dataset": p.o.Dataset})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
+// endpointCall sends one request to the token endpoint and returns the body of
+// a 200 answer, or the endpoint's error.
+func endpointCall(ctx context.Context, hc *http.Client, method, u, token string, body []byte) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", p.o.Token)
-	resp, err := p.o.HTTP.Do(req)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", token)
+	resp, err := hc.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("token endpoint %s: %w", p.url, err)
+		return nil, fmt.Errorf("token endpoint %s: %w", u, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return nil, fmt.Errorf("token endpoint: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, ParseEndpointError(resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+func (p *endpointProvider) fetch(ctx context.Context) (*EndpointAnswer, error) {
+	body, _ := json.Marshal(map[string]string{"dataset": p.o.Dataset})
+	b, err := endpointCall(ctx, p.o.HTTP, http.MethodPost, p.url, p.o.Token, body)
+	if err != nil {
+		return nil, err
 	}
 	a, err := ParseEndpointAnswer(b)
 	if err != nil {
@@ -212,22 +228,9 @@ func ListEndpointUploads(ctx context.Context, base, token, dataset string, hc *h
 	}
 	lu, _ := url.Parse(strings.TrimSuffix(u, "credentials") + "uploads")
 	lu.RawQuery = url.Values{"dataset": {dataset}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, lu.String(), nil)
+	b, err := endpointCall(ctx, hc, http.MethodGet, lu.String(), token, nil)
 	if err != nil {
 		return nil, err
-	}
-	req.Header.Set("Authorization", token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("token endpoint: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, fmt.Errorf("token endpoint: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, ParseEndpointError(resp.StatusCode, b)
 	}
 	var out struct {
 		Uploads []EndpointUpload `json:"uploads"`

@@ -3,10 +3,27 @@
 package fsutil
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 )
+
+// XDGDir is $<envVar>/ckanup, or ~/<homeRel>/ckanup when envVar is unset
+// (XDG_CONFIG_HOME → .config, XDG_STATE_HOME → .local/state).
+func XDGDir(getenv func(string) string, envVar, homeRel string) (string, error) {
+	if d := getenv(envVar); d != "" {
+		return filepath.Join(d, "ckanup"), nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		var err error
+		if home, err = os.UserHomeDir(); err != nil {
+			return "", errors.New("cannot find a home directory: set " + envVar + " or HOME")
+		}
+	}
+	return filepath.Join(home, homeRel, "ckanup"), nil
+}
 
 // WriteFileAtomic replaces path with data (mode 0600) so that a crash or power
 // cut at any instant leaves either the old or the new content: temporary file,

@@ -88,17 +88,7 @@ type Store struct {
 
 // Dir is $XDG_STATE_HOME/ckanup, or ~/.local/state/ckanup.
 func Dir(getenv func(string) string) (string, error) {
-	if d := getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "ckanup"), nil
-	}
-	home := getenv("HOME")
-	if home == "" {
-		var err error
-		if home, err = os.UserHomeDir(); err != nil {
-			return "", errors.New("cannot find a state directory: set XDG_STATE_HOME or HOME")
-		}
-	}
-	return filepath.Join(home, ".local", "state", "ckanup"), nil
+	return fsutil.XDGDir(getenv, "XDG_STATE_HOME", filepath.Join(".local", "state"))
 }
 
 // Open opens (creating) the journal under stateDir.

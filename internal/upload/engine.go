@@ -211,7 +211,7 @@ func (u *Uploader) Upload(ctx context.Context, job Job) (*Result, error) {
 	if plan.Multipart {
 		res, err = u.multipart(ctx, job, src, plan)
 	} else {
-		res, err = u.single(ctx, job, src, plan)
+		res, err = u.single(ctx, job, src.f, plan.Size, src.unchanged)
 	}
 	if err != nil {
 		return nil, err
@@ -231,25 +231,29 @@ func (u *Uploader) metadata(job Job, extra map[string]string) map[string]string 
 	return m
 }
 
-// single sends a file smaller than one part with one PutObject.
-func (u *Uploader) single(ctx context.Context, job Job, src *source, plan Plan) (*Result, error) {
+// single sends a body smaller than one part with one PutObject. unchanged, when
+// set, is checked after the checksum pass (a file must not have moved).
+func (u *Uploader) single(ctx context.Context, job Job, body io.ReaderAt, size int64, unchanged func() error) (*Result, error) {
+	plan := Plan{Size: size, PartSize: max(size, 1), Parts: 1}
 	sums := newFileSums(1)
-	if err := readParts(ctx, src.f, plan, sums, nil); err != nil {
+	if err := readParts(ctx, body, plan, sums, nil); err != nil {
 		return nil, err
 	}
-	if err := src.unchanged(); err != nil {
-		return nil, err
+	if unchanged != nil {
+		if err := unchanged(); err != nil {
+			return nil, err
+		}
 	}
 	sha := sums.SHA256()
 	crc := crcBase64(sums.parts[0])
 	var etag string
 	err := u.acquire(ctx, func() error {
-		return u.retry(ctx, "PutObject", 0, job.Observer, u.partTimeout(plan.Size), func(actx context.Context) error {
+		return u.retry(ctx, "PutObject", 0, job.Observer, u.partTimeout(size), func(actx context.Context) error {
 			out, err := u.api.PutObject(actx, &s3.PutObjectInput{
 				Bucket:            aws.String(job.Bucket),
 				Key:               aws.String(job.Key),
-				Body:              io.NewSectionReader(src.f, 0, plan.Size),
-				ContentLength:     aws.Int64(plan.Size),
+				Body:              io.NewSectionReader(body, 0, size),
+				ContentLength:     aws.Int64(size),
 				ContentType:       nonEmpty(job.ContentType),
 				Metadata:          u.metadata(job, map[string]string{MetaSHA256: sha}),
 				ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
@@ -265,9 +269,8 @@ func (u *Uploader) single(ctx context.Context, job Job, src *source, plan Plan) 
 	if err != nil {
 		return nil, fmt.Errorf("put object: %w", err)
 	}
-	job.Observer.Transferred(plan.Size)
-	res := &Result{Bucket: job.Bucket, Key: job.Key, Size: plan.Size, SHA256: sha, PartSize: plan.Size,
-		Parts: 1, ETag: etag, Checksum: crc}
+	job.Observer.Transferred(size)
+	res := &Result{Bucket: job.Bucket, Key: job.Key, Size: size, SHA256: sha, PartSize: size, Parts: 1, ETag: etag, Checksum: crc}
 	if err := u.verify(ctx, job, res, sums); err != nil {
 		return nil, err
 	}

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 )
@@ -55,35 +54,8 @@ func (u *Uploader) UploadStream(ctx context.Context, r io.Reader, job Job) (*Res
 
 func (u *Uploader) streamSingle(ctx context.Context, job Job, data []byte) (*Result, error) {
 	size := int64(len(data))
-	plan := Plan{Size: size, PartSize: max(size, 1), Parts: 1}
-	job.Observer.Started(plan)
-	sums := newFileSums(1)
-	if err := readParts(ctx, bytes.NewReader(data), plan, sums, nil); err != nil {
-		return nil, err
-	}
-	sha, crc := sums.SHA256(), crcBase64(sums.parts[0])
-	var etag string
-	err := u.acquire(ctx, func() error {
-		return u.retry(ctx, "PutObject", 0, job.Observer, u.partTimeout(size), func(actx context.Context) error {
-			out, err := u.api.PutObject(actx, &s3.PutObjectInput{
-				Bucket: aws.String(job.Bucket), Key: aws.String(job.Key), Body: bytes.NewReader(data),
-				ContentLength: aws.Int64(size), ContentType: nonEmpty(job.ContentType),
-				Metadata:          u.metadata(job, map[string]string{MetaSHA256: sha}),
-				ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c, ChecksumCRC32C: aws.String(crc),
-			})
-			if err != nil {
-				return err
-			}
-			etag = aws.ToString(out.ETag)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("put object: %w", err)
-	}
-	job.Observer.Transferred(size)
-	res := &Result{Bucket: job.Bucket, Key: job.Key, Size: size, SHA256: sha, PartSize: size, Parts: 1, ETag: etag, Checksum: crc}
-	return res, u.verify(ctx, job, res, sums)
+	job.Observer.Started(Plan{Size: size, PartSize: max(size, 1), Parts: 1})
+	return u.single(ctx, job, bytes.NewReader(data), size, nil)
 }
 
 func (u *Uploader) streamMultipart(ctx context.Context, r io.Reader, first []byte, job Job) (res *Result, err error) {

@@ -153,6 +153,18 @@ func TestSeaweedFSEnforcesDatasetScope(t *testing.T) {
 	}
 	e.checkRegistered("acceptance-dataset", "scoped.bin", f)
 
+	// Without a token endpoint: --role-arn with the caller's own AWS identity,
+	// narrowed by the same session policy.
+	delete(e.vars, "CKANUP_TOKEN_URL")
+	e.vars["CKANUP_BUCKET"], e.vars["AWS_ENDPOINT_URL_S3"], e.vars["CKANUP_KEY_PREFIX"] = "scoped", s3URL, "portal"
+	t.Setenv("AWS_ENDPOINT_URL_STS", s3URL)
+	g := makeFile(t, t.TempDir(), "assumed.bin", 6<<20)
+	r = e.upload(g, "--dataset", "acceptance-dataset", "--role-arn", weedRole, "--session-duration", "15m", "--verbose")
+	if r.code != 0 || !strings.Contains(r.stderr, "credentials from the STS AssumeRole "+weedRole) {
+		t.Fatalf("upload with --role-arn: exit %d\n%s", r.code, r.stderr)
+	}
+	e.checkRegistered("acceptance-dataset", "assumed.bin", g)
+
 	// Credentials for dataset A, used by hand.
 	req, _ := http.NewRequest(http.MethodPost, hs.URL+"/v1/credentials", strings.NewReader(`{"dataset": "acceptance-dataset"}`))
 	req.Header.Set("Authorization", e.world.Editor.Token)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -115,5 +117,30 @@ func TestUploadFromStdin(t *testing.T) {
 	}
 	if r := e.run(context.Background(), "x", "upload", "-", src, "--name", "n", "--dataset", "acceptance-dataset"); r.code != exitUsage {
 		t.Errorf("stdin with files: exit %d", r.code)
+	}
+}
+
+// A file appended to while it is being uploaded: failure, nothing registered,
+// the upload aborted (its parts are of no use).
+func TestFileGrowsDuringUpload(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	f := makeFile(t, t.TempDir(), "growing.log", 16<<20)
+	var once sync.Once
+	e.s3Hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Query().Has("partNumber") {
+			once.Do(func() {
+				fh, _ := os.OpenFile(f, os.O_APPEND|os.O_WRONLY, 0)
+				fh.Write([]byte("one more line\n"))
+				fh.Close()
+			})
+		}
+		return false
+	}
+	r := e.upload(f, "--dataset", "acceptance-dataset")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "changed while it was being uploaded") || !strings.Contains(r.stderr, "nothing was registered") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if len(e.ckan.Resources("acceptance-dataset")) != 0 || e.openUploads() != 0 {
+		t.Errorf("resources %d, open uploads %d", len(e.ckan.Resources("acceptance-dataset")), e.openUploads())
 	}
 }

@@ -522,7 +522,7 @@ func expectedCRC(out *s3.HeadObjectOutput, sums *fileSums, multipart bool) (stri
 // context that outlives the caller's cancellation.
 func (u *Uploader) abandon(ctx context.Context, job Job, uploadID string, cause error, keep bool) error {
 	me := &MultipartError{Bucket: job.Bucket, Key: job.Key, UploadID: uploadID, Err: cause}
-	if keep {
+	if keep && !errors.Is(cause, ErrSourceChanged) { // a changed file's parts are of no use to a resume
 		return me
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*u.callTimeout())

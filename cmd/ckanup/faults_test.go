@@ -52,7 +52,7 @@ func TestFaultPartErrors(t *testing.T) {
 		return true
 	})
 	f := makeFile(t, t.TempDir(), "flaky.bin", 52<<20)
-	r := e.upload(f, "--dataset", "acceptance-dataset", "--verbose")
+	r := e.upload(f, "--dataset", "acceptance-dataset", "--verbose", "--retries", "10")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}

@@ -58,11 +58,6 @@ type UploadOptions struct {
 	DryRun   bool
 	NoResume bool
 	Force    bool
-
-	// Set by tests: the S3 client to use instead of one built from the AWS
-	// configuration, and the backoff's first delay and the line display's period.
-	initialInterval time.Duration
-	lineInterval    time.Duration
 }
 
 func newUploadCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
@@ -236,7 +231,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	}
 	r.up = upload.New(r.api, upload.Options{
 		PartSize: partSize, Concurrency: o.Concurrency, MaxAttempts: o.Retries, MaxRetryTime: o.RetryMaxTime,
-		RequestTimeout: o.RequestTimeout, InitialInterval: o.initialInterval, KeepOnFailure: !o.NoResume,
+		RequestTimeout: o.RequestTimeout, KeepOnFailure: !o.NoResume,
 		RefreshCredentials: r.source.Invalidate,
 	})
 	if r.journalDir, err = journal.Dir(o.Getenv); err != nil {
@@ -496,7 +491,7 @@ func (r *uploadRun) displayMode() string {
 // uploadAll sends the files, a few at a time, sharing the engine's request pool,
 // and registers each as it is verified.
 func (r *uploadRun) uploadAll(ctx context.Context, jobs []*fileJob) error {
-	r.disp = newDisplay(r.o.Stderr, r.displayMode(), r.o.Global.Verbose, r.o.lineInterval)
+	r.disp = newDisplay(r.o.Stderr, r.displayMode(), r.o.Global.Verbose, 30*time.Second)
 	results := make(chan *fileRecord)
 	slots := make(chan struct{}, r.o.Concurrency)
 	var wg sync.WaitGroup

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -90,6 +92,7 @@ func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWrit
 func (th *throttle) handler(target string) http.Handler {
 	u, _ := url.Parse(target)
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // a client killed mid-request is expected here
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		th.inFlight.Add(1)
 		defer th.inFlight.Add(-1)

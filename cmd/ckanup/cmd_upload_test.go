@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -318,8 +317,7 @@ func TestUploadRetriesS3Errors(t *testing.T) {
 			n++
 			if n%3 == 1 {
 				io.Copy(io.Discard, r.Body)
-				w.WriteHeader(503)
-				fmt.Fprint(w, `<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+				s3Error(w, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
 				return true
 			}
 		}

@@ -30,6 +30,12 @@ func (e *testEnv) checkClean(name, path string) {
 	}
 }
 
+// s3Error answers as S3 does when it refuses a request.
+func s3Error(w http.ResponseWriter, status int, code, message string) {
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<Error><Code>%s</Code><Message>%s</Message></Error>", code, message)
+}
+
 func isPart(r *http.Request) bool {
 	return r.Method == http.MethodPut && r.URL.Query().Has("partNumber")
 }
@@ -43,11 +49,9 @@ func TestFaultPartErrors(t *testing.T) {
 		}
 		io.Copy(io.Discard, r.Body)
 		if n.Load()%2 == 0 {
-			w.WriteHeader(http.StatusInternalServerError)
-			fmt.Fprint(w, `<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>`)
+			s3Error(w, http.StatusInternalServerError, "InternalError", "We encountered an internal error.")
 		} else {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprint(w, `<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+			s3Error(w, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
 		}
 		return true
 	})
@@ -123,8 +127,7 @@ func TestFaultCompleteFailsAfterCompleting(t *testing.T) {
 		once.Do(func() {
 			rec := httptest.NewRecorder()
 			forward.ServeHTTP(rec, r) // S3 completes the object …
-			w.WriteHeader(http.StatusInternalServerError)
-			fmt.Fprint(w, `<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>`)
+			s3Error(w, http.StatusInternalServerError, "InternalError", "We encountered an internal error.")
 			handled = true // … and answers 500
 		})
 		return handled
@@ -171,8 +174,7 @@ func TestFaultPermanentDenial(t *testing.T) {
 		}
 		parts.Add(1)
 		io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusForbidden)
-		fmt.Fprint(w, `<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
+		s3Error(w, http.StatusForbidden, "AccessDenied", "Access Denied")
 		return true
 	})
 	f := makeFile(t, t.TempDir(), "denied.bin", 40<<20)

@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -115,12 +112,8 @@ func TestMotoSTSWithIAMEnforced(t *testing.T) {
 
 	e := newTestEnv(t, moto, aws.ToString(key.AccessKey.AccessKeyId), aws.ToString(key.AccessKey.SecretAccessKey), "iam-bucket")
 	stsClient := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(moto), Credentials: serverKey})
-	srv := tokenserver.New(tokenserver.Config{CKANURL: e.ckanURL, Bucket: "iam-bucket", Region: "us-east-1", RoleARN: role,
-		KeyPrefix: "portal", EnabledOrgs: []string{"acceptance-org"}, Duration: 15 * time.Minute, S3Endpoint: moto,
-		PerTokenRate: 100, PerTokenBurst: 100, PerIPRate: 100, PerIPBurst: 100}, stsClient, admin, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	e.vars["CKANUP_TOKEN_URL"] = hs.URL
+	e.vars["CKANUP_TOKEN_URL"] = startTokenServer(t, e, tokenserver.Config{Bucket: "iam-bucket", RoleARN: role, KeyPrefix: "portal",
+		EnabledOrgs: []string{"acceptance-org"}, Duration: 15 * time.Minute, S3Endpoint: moto}, stsClient, admin)
 	delete(e.vars, "CKANUP_BUCKET")
 	delete(e.vars, "AWS_ENDPOINT_URL_S3")
 	t.Setenv("AWS_ACCESS_KEY_ID", "") // the upload uses only what the endpoint hands out
@@ -133,12 +126,9 @@ func TestMotoSTSWithIAMEnforced(t *testing.T) {
 	e.checkRegistered("acceptance-dataset", "iam.bin", f)
 
 	// A role the server may not assume: the endpoint answers 502, no credentials.
-	srv2 := tokenserver.New(tokenserver.Config{CKANURL: e.ckanURL, Bucket: "iam-bucket", Region: "us-east-1",
-		RoleARN: "arn:aws:iam::123456789012:role/someone-elses", EnabledOrgs: []string{"*"}, Duration: 15 * time.Minute,
-		PerTokenRate: 100, PerTokenBurst: 100, PerIPRate: 100, PerIPBurst: 100}, stsClient, admin, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hs2 := httptest.NewServer(srv2.Handler())
-	defer hs2.Close()
-	req, _ := http.NewRequest(http.MethodPost, hs2.URL+"/v1/credentials", strings.NewReader(`{"dataset": "acceptance-dataset"}`))
+	other := startTokenServer(t, e, tokenserver.Config{Bucket: "iam-bucket", RoleARN: "arn:aws:iam::123456789012:role/someone-elses",
+		EnabledOrgs: []string{"*"}, Duration: 15 * time.Minute}, stsClient, admin)
+	req, _ := http.NewRequest(http.MethodPost, other+"/v1/credentials", strings.NewReader(`{"dataset": "acceptance-dataset"}`))
 	req.Header.Set("Authorization", e.world.Editor.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusBadGateway {

@@ -6,11 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,14 +133,11 @@ func TestSeaweedFSEnforcesDatasetScope(t *testing.T) {
 	}
 	stsClient := sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(s3URL),
 		Credentials: credentials.NewStaticCredentialsProvider(adminKey, adminSecret, "")})
-	srv := tokenserver.New(tokenserver.Config{CKANURL: e.ckanURL, Bucket: "scoped", Region: "us-east-1", RoleARN: weedRole,
-		KeyPrefix: "portal", EnabledOrgs: []string{"*"}, Duration: 15 * time.Minute, S3Endpoint: s3URL,
-		PerTokenRate: 100, PerTokenBurst: 100, PerIPRate: 100, PerIPBurst: 100}, stsClient, e.s3, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
+	endpoint := startTokenServer(t, e, tokenserver.Config{Bucket: "scoped", RoleARN: weedRole, KeyPrefix: "portal",
+		EnabledOrgs: []string{"*"}, Duration: 15 * time.Minute, S3Endpoint: s3URL}, stsClient, e.s3)
 
 	// ckanup uploads through the endpoint, multipart included.
-	e.vars["CKANUP_TOKEN_URL"] = hs.URL
+	e.vars["CKANUP_TOKEN_URL"] = endpoint
 	delete(e.vars, "CKANUP_BUCKET")
 	delete(e.vars, "AWS_ENDPOINT_URL_S3")
 	f := makeFile(t, t.TempDir(), "scoped.bin", 12<<20)
@@ -166,7 +160,7 @@ func TestSeaweedFSEnforcesDatasetScope(t *testing.T) {
 	e.checkRegistered("acceptance-dataset", "assumed.bin", g)
 
 	// Credentials for dataset A, used by hand.
-	req, _ := http.NewRequest(http.MethodPost, hs.URL+"/v1/credentials", strings.NewReader(`{"dataset": "acceptance-dataset"}`))
+	req, _ := http.NewRequest(http.MethodPost, endpoint+"/v1/credentials", strings.NewReader(`{"dataset": "acceptance-dataset"}`))
 	req.Header.Set("Authorization", e.world.Editor.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {

@@ -70,19 +70,31 @@ func (m *mintingSTS) check(ak, token string) string {
 	return ""
 }
 
+// startTokenServer runs a token endpoint for the test environment's CKAN, with
+// rate limits out of the way, and returns its URL.
+func startTokenServer(t *testing.T, e *testEnv, cfg tokenserver.Config, stsAPI tokenserver.STSAPI, s3API tokenserver.S3API) string {
+	t.Helper()
+	cfg.CKANURL = e.ckanURL
+	cfg.PerTokenRate, cfg.PerTokenBurst, cfg.PerIPRate, cfg.PerIPBurst = 100, 100, 100, 100
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	srv := tokenserver.New(cfg, stsAPI, s3API, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
 // withTokenEndpoint runs a token endpoint for the test environment's CKAN and
 // store, and points ckanup at it.
 func withTokenEndpoint(t *testing.T, e *testEnv, lifetime time.Duration) *mintingSTS {
 	t.Helper()
 	m := newMintingSTS(lifetime)
 	e.store.CheckKey = m.check
-	srv := tokenserver.New(tokenserver.Config{CKANURL: e.ckanURL, Bucket: e.bucket, Region: "us-east-1",
-		RoleARN: "arn:aws:iam::000000000000:role/ckanup", KeyPrefix: "portal", EnabledOrgs: []string{"acceptance-org"},
-		Duration: lifetime, AllowShortDuration: true, S3Endpoint: e.s3URL, PerTokenRate: 100, PerTokenBurst: 100,
-		PerIPRate: 100, PerIPBurst: 100}, m, e.s3, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	e.vars["CKANUP_TOKEN_URL"] = hs.URL + "/"
+	url := startTokenServer(t, e, tokenserver.Config{Bucket: e.bucket, RoleARN: "arn:aws:iam::000000000000:role/ckanup",
+		KeyPrefix: "portal", EnabledOrgs: []string{"acceptance-org"}, Duration: lifetime, AllowShortDuration: true,
+		S3Endpoint: e.s3URL}, m, e.s3)
+	e.vars["CKANUP_TOKEN_URL"] = url + "/"
 	delete(e.vars, "CKANUP_BUCKET")
 	delete(e.vars, "AWS_ENDPOINT_URL_S3")
 	// The process's own AWS credentials must play no part.

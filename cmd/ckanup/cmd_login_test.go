@@ -54,8 +54,13 @@ func TestLoginSavesProfileAndUploadUsesIt(t *testing.T) {
 	tf := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tf, []byte(e.world.Sysadmin.Token+"\n"), 0o600)
 	r = e.run(context.Background(), "", "whoami", "--api-token-file", tf)
-	if !strings.Contains(r.stdout, "admin (sysadmin), token from --api-token-file") {
-		t.Errorf("token file: %s", r.stdout)
+	if !strings.Contains(r.stdout, "admin (sysadmin), token from --api-token-file") || strings.Contains(r.stderr, "warning") {
+		t.Errorf("token file: %s%s", r.stdout, r.stderr)
+	}
+	os.Chmod(tf, 0o644)
+	r = e.run(context.Background(), "", "whoami", "--api-token-file", tf)
+	if r.code != 0 || !strings.Contains(r.stderr, "readable by other users") {
+		t.Errorf("world-readable token file: exit %d\n%s", r.code, r.stderr)
 	}
 	// A profile file others can read is refused.
 	os.Chmod(filepath.Join(dir, "config.json"), 0o644)

@@ -55,6 +55,9 @@ func resolveCKAN(deps *Deps, g *GlobalOptions) (*ckanSettings, error) {
 		if err != nil {
 			return nil, usageErrorf("read --api-token-file: %v", err)
 		}
+		if fi, err := os.Stat(g.APITokenFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			fmt.Fprintf(deps.Stderr, "ckanup: warning: %s is readable by other users (mode %04o): run `chmod 600 %s`\n", g.APITokenFile, fi.Mode().Perm(), g.APITokenFile)
+		}
 		s.Token, s.TokenSource = strings.TrimSpace(string(b)), "--api-token-file"
 		if s.Token == "" {
 			return nil, usageErrorf("--api-token-file %s is empty", g.APITokenFile)

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/ckanup/ckanup/internal/creds"
+)
+
+func TestObjectURL(t *testing.T) {
+	key := "portal/org/ds/res/a b+c%.csv"
+	cases := []struct {
+		name   string
+		target creds.Target
+		public string
+		want   string
+	}{
+		{"AWS virtual-hosted", creds.Target{Bucket: "bkt", Region: "eu-west-1"}, "",
+			"https://bkt.s3.eu-west-1.amazonaws.com/portal/org/ds/res/a%20b%2Bc%25.csv"},
+		{"endpoint, path style", creds.Target{Bucket: "bkt", Endpoint: "https://s3.example.org", PathStyle: true}, "",
+			"https://s3.example.org/bkt/portal/org/ds/res/a%20b%2Bc%25.csv"},
+		{"endpoint, virtual-hosted", creds.Target{Bucket: "bkt", Endpoint: "https://s3.example.org"}, "",
+			"https://bkt.s3.example.org/portal/org/ds/res/a%20b%2Bc%25.csv"},
+		{"public base", creds.Target{Bucket: "bkt", Region: "eu-west-1"}, "https://cdn.example.org/files/",
+			"https://cdn.example.org/files/portal/org/ds/res/a%20b%2Bc%25.csv"},
+	}
+	for _, tc := range cases {
+		if got := objectURL(tc.target, tc.public, key); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestKeyNameAndResourceName(t *testing.T) {
+	for in, want := range map[string]string{
+		"a.csv": "a.csv", "../../x": "x", "dir/./b.csv": "dir/b.csv", "new\nline": "new_line", "": "file", "a\\b": "a_b",
+	} {
+		if got := keyName(in); got != want {
+			t.Errorf("keyName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := resourceName(" tab\there\n"); got != "tab here" {
+		t.Errorf("resourceName = %q", got)
+	}
+}

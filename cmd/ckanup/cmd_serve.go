@@ -82,6 +82,7 @@ See docs/token-endpoint.md for the IAM role, TLS and a systemd unit.
 	f.Float64Var(&o.PerIPRPS, "rate-per-ip", 5, "requests per second per client address (burst 30)")
 	f.DurationVar(&c.CKANTimeout, "ckan-timeout", 10*time.Second, "timeout of each CKAN call")
 	f.DurationVar(&c.STSTimeout, "sts-timeout", 10*time.Second, "timeout of each STS call")
+	f.BoolVar(&c.TrustForwardedFor, "trust-forwarded-for", false, "behind a reverse proxy on the same host: take the client address from X-Forwarded-For")
 	f.BoolVar(&c.AllowShortDuration, "allow-short-duration", false, "allow --duration below 15 minutes (testing only)")
 	_ = f.MarkHidden("allow-short-duration")
 	return cmd

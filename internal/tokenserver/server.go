@@ -69,6 +69,10 @@ type Config struct {
 	CKANTimeout, STSTimeout time.Duration
 	// AllowShortDuration lets tests issue credentials below STS's 15 minutes.
 	AllowShortDuration bool
+	// TrustForwardedFor takes the client address from the last X-Forwarded-For
+	// entry when the peer is on loopback (a reverse proxy on the same host), so
+	// per-address limits and the audit log see the real client.
+	TrustForwardedFor bool
 }
 
 func (c Config) withDefaults() Config {
@@ -230,10 +234,7 @@ type request struct {
 func (s *Server) guard(h func(http.ResponseWriter, *http.Request, request) *apiError) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-		ip, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			ip = r.RemoteAddr
-		}
+		ip := s.clientAddr(r)
 		req := request{token: strings.TrimSpace(r.Header.Get("Authorization")), ip: ip}
 		if !s.allow("ip:"+ip, s.cfg.PerIPRate, s.cfg.PerIPBurst) {
 			s.metrics.deny("rate_limited")
@@ -257,6 +258,30 @@ func (s *Server) guard(h func(http.ResponseWriter, *http.Request, request) *apiE
 			writeError(w, e)
 		}
 	}
+}
+
+// clientAddr is the caller's address: the peer, or with TrustForwardedFor and a
+// loopback peer, the address the proxy saw.
+func (s *Server) clientAddr(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	if !s.cfg.TrustForwardedFor {
+		return ip
+	}
+	if peer := net.ParseIP(ip); peer == nil || !peer.IsLoopback() {
+		return ip
+	}
+	fwd := r.Header.Values("X-Forwarded-For")
+	if len(fwd) == 0 {
+		return ip
+	}
+	parts := strings.Split(fwd[len(fwd)-1], ",")
+	if last := strings.TrimSpace(parts[len(parts)-1]); net.ParseIP(last) != nil {
+		return last
+	}
+	return ip
 }
 
 // allow takes a token from the named bucket; idle buckets are forgotten.

@@ -264,6 +264,28 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+func TestPerAddressLimitBehindProxy(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.PerIPRate, c.PerIPBurst, c.TrustForwardedFor = 0.001, 2, true })
+	ask := func(xff string) int {
+		req, _ := http.NewRequest(http.MethodPost, e.url+"/v1/credentials", strings.NewReader(`{"dataset": "acceptance-dataset"}`))
+		req.Header.Set("Authorization", e.world.Editor.Token)
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	got := []int{ask("203.0.113.7"), ask("203.0.113.7"), ask("203.0.113.7"), ask("198.51.100.2"), ask("1.2.3.4, 198.51.100.9")}
+	if got[0] != 200 || got[1] != 200 || got[2] != 429 || got[3] != 200 || got[4] != 200 {
+		t.Errorf("statuses %v: each forwarded client has its own limit", got)
+	}
+	if !strings.Contains(e.audit.String(), `"remote":"203.0.113.7"`) {
+		t.Errorf("audit log does not name the client:\n%s", e.audit.String())
+	}
+}
+
 func TestRoutesAndCORS(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.CORSOrigin = "https://data.example.org" })
 	for _, p := range []string{"/", "/v1", "/v1/credentials/x", "/admin", "/v1/credentials?callback=x"} {

@@ -73,23 +73,31 @@ in parallel parts (5 MiB by default, larger when a file would need more than
 10,000), each carrying a CRC32C that S3 verifies; failed requests are retried
 with exponential backoff. The object is read back (size and checksum) before it
 is registered. A resource of the same name in the dataset is updated in place;
-a new one gets a stable id, so re-running after a failed registration registers
-the object already uploaded without sending it again.
+a new one gets a stable id.
+
+Re-running the same command is safe: files the resource already holds (same
+size and SHA-256) are skipped; an interrupted upload (Ctrl-C, a crash, a lost
+connection) resumes, sending only the parts S3 lacks; an object uploaded but
+not registered is registered without being sent again.
 
 CKAN: --ckan-url or CKAN_URL; the API token from --api-token-file, CKAN_API_TOKEN
 or the profile written by 'ckanup login' (in that order).
-S3: --bucket or CKANUP_BUCKET, --key-prefix or CKANUP_KEY_PREFIX; region,
-endpoint and credentials from the standard AWS configuration (AWS_REGION,
-AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN,
-AWS_PROFILE, instance roles, …).
+Credentials and target, by preference: a ckanup token endpoint (--token-url,
+CKANUP_TOKEN_URL or the profile), which decides bucket, region and prefix and
+hands out credentials for this dataset only; STS AssumeRole (--role-arn); or
+the standard AWS configuration (AWS_REGION, AWS_ENDPOINT_URL_S3,
+AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, AWS_PROFILE, instance
+roles, …) with --bucket/CKANUP_BUCKET and --key-prefix/CKANUP_KEY_PREFIX.
 
-Symbolic links to files are followed; with --recursive, links to directories
-are not. Devices, FIFOs and sockets are refused.
+"-" uploads standard input (with --name). Symbolic links to files are
+followed; with --recursive, links to directories are not. Devices, FIFOs and
+sockets are refused.
 
 ` + exitCodesHelp,
 		Example: `  ckanup upload big.csv --dataset my-dataset
   ckanup upload data/ --recursive --dataset my-dataset --output json
-  ckanup upload 'exports/*.parquet' --dataset my-dataset --dry-run`,
+  ckanup upload 'exports/*.parquet' --dataset my-dataset --dry-run
+  pg_dump mydb | gzip | ckanup upload - --name mydb.sql.gz --dataset my-dataset`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErrorf("name at least one file to upload")

@@ -326,11 +326,7 @@ func (r *uploadRun) onRefresh(expires time.Time) {
 // SDK chain, in that order.
 func (r *uploadRun) credentials(ctx context.Context) (*creds.Source, error) {
 	o := r.o
-	tokenURL := firstNonEmpty(o.TokenURL, o.Getenv("CKANUP_TOKEN_URL"))
-	if tokenURL == "" && sameSite(r.settings.Profile.CKANURL, r.settings.URL) {
-		tokenURL = r.settings.Profile.TokenURL
-	}
-	if tokenURL != "" {
+	if tokenURL := r.settings.tokenEndpoint(o.TokenURL, o.Getenv); tokenURL != "" {
 		if set := o.S3.explicit(); len(set) > 0 {
 			return nil, usageErrorf("%s: the token endpoint decides the S3 target; drop these flags or --token-url", strings.Join(set, ", "))
 		}

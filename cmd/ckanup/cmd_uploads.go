@@ -183,17 +183,13 @@ func listUploads(ctx context.Context, o *UploadsOptions) (*s3.Client, []*uploadI
 // dataset's with --dataset): through the token endpoint when there is one, with
 // the server's permissions, else with ListMultipartUploads.
 func (o *UploadsOptions) storeUploads(ctx context.Context) (*s3.Client, creds.Target, []creds.EndpointUpload, error) {
-	var settings *ckanSettings
 	var dataset *ckan.Dataset
-	if o.Dataset != "" || o.TokenURL != "" || o.Getenv("CKANUP_TOKEN_URL") != "" {
-		var err error
-		if settings, err = resolveCKAN(o.Deps, o.Global); err != nil {
-			return nil, creds.Target{}, nil, err
-		}
-	}
-	tokenURL := firstNonEmpty(o.TokenURL, o.Getenv("CKANUP_TOKEN_URL"))
-	if tokenURL == "" && settings != nil && sameSite(settings.Profile.CKANURL, settings.URL) {
-		tokenURL = settings.Profile.TokenURL
+	// The CKAN settings are needed for --dataset and for a token endpoint; a
+	// plain listing of the bucket works without them.
+	settings, serr := resolveCKAN(o.Deps, o.Global)
+	tokenURL := settings.tokenEndpoint(o.TokenURL, o.Getenv)
+	if serr != nil && (o.Dataset != "" || tokenURL != "") {
+		return nil, creds.Target{}, nil, serr
 	}
 	if o.Dataset != "" {
 		c, err := settings.client(o.Deps, o.Global)

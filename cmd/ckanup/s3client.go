@@ -73,15 +73,6 @@ func (f *S3Flags) explicit() []string {
 	return set
 }
 
-// connect resolves the target and credentials and returns the S3 client.
-func (f *S3Flags) connect(ctx context.Context, deps *Deps) (*s3.Client, *creds.Source, error) {
-	src, err := f.source(ctx, deps)
-	if err != nil {
-		return nil, nil, err
-	}
-	return newS3Client(src), src, nil
-}
-
 // where describes the S3 target for messages.
 func where(t creds.Target) string {
 	if t.Endpoint != "" {

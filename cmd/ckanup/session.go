@@ -70,6 +70,18 @@ func resolveCKAN(deps *Deps, g *GlobalOptions) (*ckanSettings, error) {
 	return s, nil
 }
 
+// tokenEndpoint is the token endpoint to use: the flag, CKANUP_TOKEN_URL, or the
+// login profile's when the profile is for the same site ("" when none). s may be nil.
+func (s *ckanSettings) tokenEndpoint(flag string, getenv func(string) string) string {
+	if u := firstNonEmpty(flag, getenv("CKANUP_TOKEN_URL")); u != "" {
+		return u
+	}
+	if s != nil && sameSite(s.Profile.CKANURL, s.URL) {
+		return s.Profile.TokenURL
+	}
+	return ""
+}
+
 // sameSite compares two CKAN URLs loosely (trailing slashes, /api/3/action).
 func sameSite(a, b string) bool {
 	ua, err1 := ckan.ParseSiteURL(a)

@@ -25,23 +25,17 @@ type fixture struct {
 	ResponseJSON json.RawMessage `json:"response_json"`
 }
 
+// fixtureFiles lists the recorded real-CKAN exchanges kept in the repository's
+// testdata/ckan-fixtures (see its README.md).
 func fixtureFiles(t testing.TB) []string {
+	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	for _, d := range []string{os.Getenv("CKAN_FIXTURES"), filepath.Join(root, "..", "shared", "ckan-fixtures"), filepath.Join(root, "shared", "ckan-fixtures")} {
-		if d == "" {
-			continue
-		}
-		m, _ := filepath.Glob(filepath.Join(d, "ckan-2.10.10", "*.json"))
-		if len(m) > 0 {
-			return m
-		}
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "ckan-fixtures", "ckan-2.10.10")
+	m, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil || len(m) == 0 {
+		t.Fatalf("no recorded CKAN exchanges in %s", dir)
 	}
-	if os.Getenv("CKANUP_IT_REQUIRE") == "1" {
-		t.Fatal("shared/ckan-fixtures not found beside the repository (set CKAN_FIXTURES)")
-	}
-	t.Skip("shared/ckan-fixtures not found (set CKAN_FIXTURES)")
-	return nil
+	return m
 }
 
 // TestDecodeRecordedAnswers decodes every answer the real CKAN gave.

@@ -10,25 +10,16 @@ import (
 	"testing"
 )
 
-// fixturesDir finds shared/ckan-fixtures beside the repository (CI lays shared/
-// next to the clone), or CKAN_FIXTURES.
+// fixturesDir is the repository's copy of the recorded real-CKAN exchanges and
+// their replay checker (testdata/ckan-fixtures).
 func fixturesDir(t *testing.T) string {
 	t.Helper()
-	if d := os.Getenv("CKAN_FIXTURES"); d != "" {
-		return d
-	}
 	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	for _, c := range []string{filepath.Join(root, "..", "shared", "ckan-fixtures"), filepath.Join(root, "shared", "ckan-fixtures")} {
-		if _, err := os.Stat(filepath.Join(c, "replay.py")); err == nil {
-			return c
-		}
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "testdata", "ckan-fixtures")
+	if _, err := os.Stat(filepath.Join(dir, "replay.py")); err != nil {
+		t.Fatalf("replay.py missing from the repository: %v", err)
 	}
-	if os.Getenv("CKANUP_IT_REQUIRE") == "1" {
-		t.Fatal("shared/ckan-fixtures not found beside the repository (set CKAN_FIXTURES)")
-	}
-	t.Skip("shared/ckan-fixtures not found (set CKAN_FIXTURES)")
-	return ""
+	return dir
 }
 
 // TestReplayRecordedCKAN runs the fixtures' replay.py against this server: every

@@ -1,7 +1,7 @@
 package ckansim
 
 // World is the seeded state: the fixtures' organizations, datasets and users
-// (see shared/ckan-fixtures/README.md) plus a demo dataset.
+// (see testdata/ckan-fixtures/README.md) plus a demo dataset.
 type World struct {
 	Editor, Member, Sysadmin *User
 	AcceptanceOrg, OtherOrg  *Org

@@ -17,6 +17,7 @@ import (
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/creds"
 	"github.com/ckanup/ckanup/internal/fileformat"
+	"github.com/ckanup/ckanup/internal/hint"
 	"github.com/ckanup/ckanup/internal/journal"
 	"github.com/ckanup/ckanup/internal/scope"
 	"github.com/ckanup/ckanup/internal/upload"
@@ -408,7 +409,7 @@ func (r *uploadRun) plan(f inputFile) (*fileJob, error) {
 			j.resourceID = uuid.NewSHA1(resourceNamespace, []byte(r.client.SiteURL()+"\n"+r.dataset.ID+"\n"+f.Name)).String()
 		}
 	}
-	j.key = r.target.DatasetPrefix + j.resourceID + "/" + keyName(f.Name)
+	j.key = r.target.DatasetPrefix + j.resourceID + "/" + scope.KeyName(f.Name)
 	if len(j.key) > 1024 {
 		return nil, usageErrorf("%s: the object key would be %d bytes, over S3's 1,024: use a shorter --name or a shallower directory", f.Path, len(j.key))
 	}
@@ -433,14 +434,14 @@ func (r *uploadRun) plan(f inputFile) (*fileJob, error) {
 func objectURL(t creds.Target, publicBase, key string) string {
 	switch {
 	case publicBase != "":
-		return strings.TrimSuffix(publicBase, "/") + "/" + escapeKey(key)
+		return strings.TrimSuffix(publicBase, "/") + "/" + scope.EscapeKey(key)
 	case t.Endpoint != "" && t.PathStyle:
-		return t.Endpoint + "/" + t.Bucket + "/" + escapeKey(key)
+		return t.Endpoint + "/" + t.Bucket + "/" + scope.EscapeKey(key)
 	case t.Endpoint != "":
 		scheme, host, _ := strings.Cut(t.Endpoint, "://")
-		return scheme + "://" + t.Bucket + "." + host + "/" + escapeKey(key)
+		return scheme + "://" + t.Bucket + "." + host + "/" + scope.EscapeKey(key)
 	default:
-		return fmt.Sprintf("https://%s.s3.%s.amazonaws.com/%s", t.Bucket, t.Region, escapeKey(key))
+		return fmt.Sprintf("https://%s.s3.%s.amazonaws.com/%s", t.Bucket, t.Region, scope.EscapeKey(key))
 	}
 }
 
@@ -551,9 +552,8 @@ func (r *uploadRun) uploadAll(ctx context.Context, jobs []*fileJob) error {
 func (r *uploadRun) printRecord(rec *fileRecord) {
 	if rec.err != nil {
 		fmt.Fprintf(r.o.Stderr, "ckanup: error: %s: %v\n", rec.File, rec.err)
-		var he *hintError
-		if errors.As(rec.err, &he) && he.hint != "" {
-			fmt.Fprintf(r.o.Stderr, "ckanup: %s\n", he.hint)
+		if h := hint.Of(rec.err); h != "" {
+			fmt.Fprintf(r.o.Stderr, "ckanup: %s\n", h)
 		}
 	}
 	if r.o.Output == "json" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -129,44 +128,6 @@ func resourceName(name string) string {
 		}
 		return r
 	}, name))
-}
-
-// keyName turns a resource name into the last segments of an object key: control
-// characters become "_", and "." and ".." segments are dropped.
-func keyName(name string) string {
-	var segs []string
-	for _, s := range strings.Split(name, "/") {
-		s = strings.Map(func(r rune) rune {
-			if unicode.IsControl(r) || r == '\\' {
-				return '_'
-			}
-			return r
-		}, s)
-		if s == "" || s == "." || s == ".." {
-			continue
-		}
-		segs = append(segs, s)
-	}
-	if len(segs) == 0 {
-		return "file"
-	}
-	return strings.Join(segs, "/")
-}
-
-// escapeKey percent-encodes an object key for a URL path the way S3 decodes it:
-// everything but unreserved characters and "/" is encoded ("+" included, which
-// S3 would otherwise read as a space in some paths).
-func escapeKey(key string) string {
-	var b strings.Builder
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
 }
 
 // cause drops the path from an *fs.PathError (the caller names the file).

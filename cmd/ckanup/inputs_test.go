@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/ckanup/ckanup/internal/scope"
 )
 
 func TestObjectURL(t *testing.T) {
@@ -34,8 +35,8 @@ func TestKeyNameAndResourceName(t *testing.T) {
 	for in, want := range map[string]string{
 		"a.csv": "a.csv", "../../x": "x", "dir/./b.csv": "dir/b.csv", "new\nline": "new_line", "": "file", "a\\b": "a_b",
 	} {
-		if got := keyName(in); got != want {
-			t.Errorf("keyName(%q) = %q, want %q", in, got, want)
+		if got := scope.KeyName(in); got != want {
+			t.Errorf("scope.KeyName(%q) = %q, want %q", in, got, want)
 		}
 	}
 	if got := resourceName(" tab\there\n"); got != "tab here" {

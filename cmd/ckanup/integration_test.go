@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ckanup/ckanup/internal/scope"
 )
 
 // Integration tests against real S3 implementations started by the test script
@@ -83,7 +84,7 @@ func TestIntegrationUpload(t *testing.T) {
 				if got := e.object(rec.Key); string(got) != string(want) || rec.SHA256 != sha256Hex(want) {
 					t.Errorf("%s: object differs (%d bytes vs %d)", rec.File, len(got), len(want))
 				}
-				wantURL := e.s3URL + "/" + e.bucket + "/" + escapeKey(rec.Key)
+				wantURL := e.s3URL + "/" + e.bucket + "/" + scope.EscapeKey(rec.Key)
 				if rec.URL != wantURL {
 					t.Errorf("url %s, want %s", rec.URL, wantURL)
 				}

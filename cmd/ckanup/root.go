@@ -12,6 +12,7 @@ import (
 
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/ckanup/ckanup/internal/hint"
 	"github.com/ckanup/ckanup/internal/upload"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -88,16 +89,8 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func usageErrorf(format string, a ...any) error { return &usageError{fmt.Errorf(format, a...)} }
 
-// hintError carries what the person should do next.
-type hintError struct {
-	err  error
-	hint string
-}
-
-func (e *hintError) Error() string { return e.err.Error() }
-func (e *hintError) Unwrap() error { return e.err }
-
-func withHint(err error, hint string) error { return &hintError{err: err, hint: hint} }
+// withHint attaches what the person should do next (printed after the error).
+func withHint(err error, h string) error { return hint.With(err, h) }
 
 // exitError carries an exit code decided by a command (e.g. 3 for a partial failure).
 type exitError struct {
@@ -159,9 +152,8 @@ func Execute(ctx context.Context, args []string, deps *Deps) int {
 	if !errors.As(err, &ee) || ee.err != nil {
 		fmt.Fprintf(deps.Stderr, "ckanup: error: %v\n", err)
 	}
-	var he *hintError
-	if errors.As(err, &he) && he.hint != "" {
-		fmt.Fprintf(deps.Stderr, "ckanup: %s\n", he.hint)
+	if h := hint.Of(err); h != "" {
+		fmt.Fprintf(deps.Stderr, "ckanup: %s\n", h)
 	}
 	if code == exitUsage {
 		fmt.Fprintln(deps.Stderr, "Run 'ckanup --help' or 'ckanup <command> --help' for usage.")

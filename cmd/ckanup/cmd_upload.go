@@ -17,6 +17,7 @@ import (
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/creds"
 	"github.com/ckanup/ckanup/internal/fileformat"
+	"github.com/ckanup/ckanup/internal/fileset"
 	"github.com/ckanup/ckanup/internal/hint"
 	"github.com/ckanup/ckanup/internal/journal"
 	"github.com/ckanup/ckanup/internal/scope"
@@ -37,6 +38,7 @@ type UploadOptions struct {
 	Paths      []string
 	Dataset    string
 	Recursive  bool
+	Filter     fileset.Options // --include, --exclude, …
 	Name       string
 	Desc       string
 	Format     string
@@ -94,7 +96,7 @@ roles, …) with --bucket/CKANUP_BUCKET and --key-prefix/CKANUP_KEY_PREFIX.
 followed; with --recursive, links to directories are not. Devices, FIFOs and
 sockets are refused.
 
-` + exitCodesHelp,
+` + filterHelp + exitCodesHelp,
 		Example: `  ckanup upload big.csv --dataset my-dataset
   ckanup upload data/ --recursive --dataset my-dataset --output json
   ckanup upload 'exports/*.parquet' --dataset my-dataset --dry-run
@@ -119,6 +121,7 @@ sockets are refused.
 	f.StringVar(&o.Format, "format", "", "resource format (default: from the extension: CSV, JSON, ZIP, PARQUET, …)")
 	f.StringVar(&o.ResourceID, "resource-id", "", "update this existing resource (one file only)")
 	o.S3.register(cmd)
+	registerFilterFlags(cmd, &o.Filter)
 	f.StringVar(&o.TokenURL, "token-url", "", "ckanup token endpoint giving dataset-scoped credentials and the target (env CKANUP_TOKEN_URL, else the login profile)")
 	f.StringVar(&o.RoleARN, "role-arn", "", "assume this IAM role with STS, scoped to the dataset's prefix (env CKANUP_ROLE_ARN)")
 	f.DurationVar(&o.SessionDuration, "session-duration", time.Hour, "lifetime of credentials from --role-arn")
@@ -206,7 +209,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if _, err := upload.NewPlan(0, partSize); err != nil {
 		return usageErrorf("--part-size: %v", err)
 	}
-	files, err := collectFiles(o.Paths, o.Recursive)
+	files, err := o.selectFiles()
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ckanup/ckanup/internal/fileset"
 )
 
 // Awkward file names become safe, correctly encoded keys and URLs that fetch
@@ -30,7 +32,7 @@ func TestHostileFileNames(t *testing.T) {
 	}
 	for _, rec := range records(t, r.stdout) {
 		base := filepath.Base(rec.File)
-		name := resourceName(base)
+		name := fileset.ResourceName(base)
 		res := e.checkRegistered("acceptance-dataset", name, rec.File) // fetches the URL too
 		if strings.ContainsAny(name, "\n\t") || strings.ContainsAny(rec.Key, "\n\t") {
 			t.Errorf("control characters kept: name %q key %q", name, rec.Key)

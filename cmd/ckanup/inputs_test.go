@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/ckanup/ckanup/internal/fileset"
 	"github.com/ckanup/ckanup/internal/scope"
 )
 
@@ -39,7 +40,7 @@ func TestKeyNameAndResourceName(t *testing.T) {
 			t.Errorf("scope.KeyName(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := resourceName(" tab\there\n"); got != "tab here" {
+	if got := fileset.ResourceName(" tab\there\n"); got != "tab here" {
 		t.Errorf("resourceName = %q", got)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/ckanup/ckanup/internal/failure"
 	"github.com/ckanup/ckanup/internal/fileformat"
 	"github.com/ckanup/ckanup/internal/fileset"
 	"github.com/ckanup/ckanup/internal/hint"
@@ -288,7 +289,7 @@ func (r *uploadRun) resolveDataset(ctx context.Context) (*ckan.Dataset, error) {
 	d, err := r.client.PackageShow(ctx, r.o.Dataset)
 	switch {
 	case ckan.IsNotFound(err):
-		return nil, withHint(fmt.Errorf("dataset %q not found on %s", r.o.Dataset, r.client.SiteURL()),
+		return nil, withHint(fmt.Errorf("dataset %q not found on %s: %w", r.o.Dataset, r.client.SiteURL(), err),
 			"check the dataset's name (the last part of its URL) or id")
 	case ckan.IsForbidden(err):
 		return nil, withHint(fmt.Errorf("dataset %q on %s: %w", r.o.Dataset, r.client.SiteURL(), err),
@@ -399,7 +400,7 @@ func (r *uploadRun) plan(f inputFile) (*fileJob, error) {
 			}
 		}
 		if !j.existing {
-			return nil, usageErrorf("resource %s is not in dataset %s", r.o.ResourceID, r.dataset.Name)
+			return nil, failure.Wrap(failure.NotFound, fmt.Errorf("resource %s is not in dataset %s", r.o.ResourceID, r.dataset.Name))
 		}
 	default:
 		for i, res := range r.dataset.Resources {

@@ -192,16 +192,16 @@ func TestUploadBadInput(t *testing.T) {
 		code  int
 		msg   string
 	}{
-		{"missing file", nil, []string{filepath.Join(dir, "nope.csv"), "--dataset", "acceptance-dataset"}, exitUsage, "no such file"},
+		{"missing file", nil, []string{filepath.Join(dir, "nope.csv"), "--dataset", "acceptance-dataset"}, exitNotFound, "no such file"},
 		{"no files", nil, []string{"--dataset", "acceptance-dataset"}, exitUsage, "at least one file"},
-		{"no glob match", nil, []string{filepath.Join(dir, "*.xyz"), "--dataset", "acceptance-dataset"}, exitUsage, "no file matches"},
+		{"no glob match", nil, []string{filepath.Join(dir, "*.xyz"), "--dataset", "acceptance-dataset"}, exitNotFound, "no file matches"},
 		{"fifo", nil, []string{fifo, "--dataset", "acceptance-dataset"}, exitUsage, "not a regular file"},
 		{"no dataset flag", nil, []string{good}, exitUsage, "--dataset is required"},
 		{"bad part size", nil, []string{good, "--dataset", "x", "--part-size", "1MiB"}, exitUsage, "below the S3 minimum"},
 		{"bad output", nil, []string{good, "--dataset", "x", "--output", "xml"}, exitUsage, "--output"},
 		{"unknown flag", nil, []string{good, "--dataset", "x", "--frobnicate"}, exitUsage, "unknown flag"},
-		{"name with several files", nil, []string{good, good + "x", "--dataset", "x", "--name", "n"}, exitUsage, "no such file"},
-		{"dataset missing", nil, []string{good, "--dataset", "no-such-dataset"}, exitFailure, "not found"},
+		{"name with several files", nil, []string{good, good + "x", "--dataset", "x", "--name", "n"}, exitNotFound, "no such file"},
+		{"dataset missing", nil, []string{good, "--dataset", "no-such-dataset"}, exitNotFound, "not found"},
 		{"member may not edit", func(e *testEnv) { e.vars["CKAN_API_TOKEN"] = e.world.Member.Token }, []string{good, "--dataset", "acceptance-dataset"}, exitAuth, "not an editor"},
 		{"not in organization", nil, []string{good, "--dataset", "other-dataset"}, exitAuth, "not allowed to edit"},
 		{"private dataset", nil, []string{good, "--dataset", "other-private"}, exitAuth, "private"},
@@ -209,7 +209,7 @@ func TestUploadBadInput(t *testing.T) {
 		{"no token", func(e *testEnv) { delete(e.vars, "CKAN_API_TOKEN") }, []string{good, "--dataset", "acceptance-dataset"}, exitAuth, "ckanup login"},
 		{"malformed CKAN URL", func(e *testEnv) { e.vars["CKAN_URL"] = "data.example.org" }, []string{good, "--dataset", "acceptance-dataset"}, exitUsage, "not an http(s) URL"},
 		{"no bucket", func(e *testEnv) { delete(e.vars, "CKANUP_BUCKET") }, []string{good, "--dataset", "acceptance-dataset"}, exitUsage, "--bucket"},
-		{"bucket missing", nil, []string{good, "--dataset", "acceptance-dataset", "--bucket", "no-such-bucket"}, exitFailure, "does not exist"},
+		{"bucket missing", nil, []string{good, "--dataset", "acceptance-dataset", "--bucket", "no-such-bucket"}, exitNotFound, "does not exist"},
 		{"S3 access denied", func(e *testEnv) { e.t.Setenv("AWS_ACCESS_KEY_ID", "WRONGKEY") }, []string{good, "--dataset", "acceptance-dataset"}, exitAuth, "the AWS credentials were refused"},
 		{"CKAN answers HTML", func(e *testEnv) {
 			e.ckan.SetIntercept(func(w http.ResponseWriter, r *http.Request, action string) bool {
@@ -217,7 +217,7 @@ func TestUploadBadInput(t *testing.T) {
 				w.Write([]byte("<html><body>Please log in</body></html>"))
 				return true
 			})
-		}, []string{good, "--dataset", "acceptance-dataset"}, exitFailure, "HTML page instead of the action API's JSON"},
+		}, []string{good, "--dataset", "acceptance-dataset"}, exitConfig, "HTML page instead of the action API's JSON"},
 		{"CKAN answers a bare string", func(e *testEnv) {
 			e.ckan.SetIntercept(func(w http.ResponseWriter, r *http.Request, action string) bool {
 				if action != "package_show" {
@@ -227,7 +227,7 @@ func TestUploadBadInput(t *testing.T) {
 				w.Write([]byte(`"Bad request - Action name not known: package_show"`))
 				return true
 			})
-		}, []string{good, "--dataset", "acceptance-dataset"}, exitFailure, "Action name not known"},
+		}, []string{good, "--dataset", "acceptance-dataset"}, exitConfig, "Action name not known"},
 	}
 	if os.Geteuid() != 0 { // root reads anything
 		cases = append(cases, struct {
@@ -236,7 +236,7 @@ func TestUploadBadInput(t *testing.T) {
 			args  []string
 			code  int
 			msg   string
-		}{"unreadable", nil, []string{unreadable, "--dataset", "acceptance-dataset"}, exitUsage, "permission denied"})
+		}{"unreadable", nil, []string{unreadable, "--dataset", "acceptance-dataset"}, exitAuth, "permission denied"})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -416,7 +416,7 @@ func TestUpdateByResourceID(t *testing.T) {
 	if len(rs) != 1 || rs[0]["id"] != id || rs[0]["size"] != int64(20) || rs[0]["format"] != "text/csv-ish" || rs[0]["description"] != "counts" {
 		t.Errorf("resources %v", rs)
 	}
-	if r := e.upload(g, "--dataset", "acceptance-dataset", "--resource-id", "00000000-0000-0000-0000-000000000000"); r.code != exitUsage {
+	if r := e.upload(g, "--dataset", "acceptance-dataset", "--resource-id", "00000000-0000-0000-0000-000000000000"); r.code != exitNotFound {
 		t.Errorf("unknown resource id: exit %d", r.code)
 	}
 }

@@ -200,7 +200,7 @@ func TestFaultS3Down(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	r := e.run(ctx, "", "upload", f, "--dataset", "acceptance-dataset", "--retries", "3", "--retry-max-time", "10s")
-	if r.code != exitFailure || !strings.Contains(r.stderr, addr) || !strings.Contains(r.stderr, "connection refused") {
+	if r.code != exitTemporary || !strings.Contains(r.stderr, addr) || !strings.Contains(r.stderr, "connection refused") {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
 	if ctx.Err() != nil {

@@ -74,7 +74,7 @@ func (o *UploadOptions) selectFiles() ([]inputFile, error) {
 		}
 	}
 	if err != nil {
-		return nil, &usageError{err}
+		return nil, err // a *fileset.Error: usage, not found or permission
 	}
 	return sel.Files, nil
 }

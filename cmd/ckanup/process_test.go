@@ -324,7 +324,7 @@ func TestSecondProcessOnSameFileIsRefused(t *testing.T) {
 	cmd, out := e.start("upload", f, "--dataset", "acceptance-dataset")
 	<-started
 	r := e.upload(f, "--dataset", "acceptance-dataset")
-	if r.code != exitFailure || !strings.Contains(r.stderr, "another ckanup process is uploading this file") {
+	if r.code != exitBusy || !strings.Contains(r.stderr, "another ckanup process is uploading this file") {
 		t.Errorf("second process: exit %d\n%s", r.code, r.stderr)
 	}
 	th.delay.Store(0)

@@ -10,32 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ckanup/ckanup/internal/ckan"
-	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/ckanup/ckanup/internal/failure"
 	"github.com/ckanup/ckanup/internal/hint"
-	"github.com/ckanup/ckanup/internal/upload"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
-
-// Exit codes, documented in the root command's help.
-const (
-	exitOK          = 0
-	exitFailure     = 1
-	exitUsage       = 2
-	exitPartial     = 3
-	exitAuth        = 4
-	exitInterrupted = 130
-)
-
-const exitCodesHelp = `Exit codes:
-  0    every file uploaded and registered
-  1    failure (network, S3, CKAN, a file that changed during upload, …)
-  2    usage error (bad flag, missing file, directory without --recursive, …)
-  3    some files failed and others succeeded
-  4    authentication or authorization: CKAN token invalid, dataset not
-       editable by the token's user, S3 credentials missing or access denied
-  130  interrupted (Ctrl-C / SIGTERM)`
 
 // Deps are what commands take from the outside world; tests substitute them.
 type Deps struct {
@@ -87,6 +66,9 @@ type usageError struct{ err error }
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
+// FailureKind makes a usage error exit 2.
+func (e *usageError) FailureKind() failure.Kind { return failure.Usage }
+
 func usageErrorf(format string, a ...any) error { return &usageError{fmt.Errorf(format, a...)} }
 
 // withHint attaches what the person should do next (printed after the error).
@@ -108,26 +90,6 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // errNotEditable reports a dataset the token's user may not edit.
 var errNotEditable = errors.New("not allowed to edit the dataset")
-
-// exitCode is the one table from errors to exit codes.
-func exitCode(err error) int {
-	var ee *exitError
-	var ue *usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ee):
-		return ee.code
-	case errors.Is(err, context.Canceled):
-		return exitInterrupted
-	case errors.As(err, &ue):
-		return exitUsage
-	case errors.Is(err, ckan.ErrNotAuthenticated), errors.Is(err, errNotEditable), ckan.IsForbidden(err),
-		errors.Is(err, creds.ErrNoCredentials), errors.Is(err, creds.ErrDenied), upload.IsAccessDenied(err):
-		return exitAuth
-	}
-	return exitFailure
-}
 
 // Execute runs ckanup with args and returns the exit code.
 func Execute(ctx context.Context, args []string, deps *Deps) int {
@@ -195,5 +157,20 @@ Start with 'ckanup demo' to see it work against a local sandbox, then
 		newSandboxCmd(deps),
 		newDemoCmd(deps, g),
 	)
+	addExitCodesHelp(root)
 	return root
+}
+
+// addExitCodesHelp ends the long help of every command with the exit codes.
+func addExitCodesHelp(c *cobra.Command) {
+	if !strings.Contains(c.Long, exitCodesHelp) {
+		long := c.Long
+		if long == "" {
+			long = c.Short
+		}
+		c.Long = strings.TrimRight(long, "\n") + "\n\n" + exitCodesHelp
+	}
+	for _, sub := range c.Commands() {
+		addExitCodesHelp(sub)
+	}
 }

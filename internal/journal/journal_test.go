@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ckanup/ckanup/internal/failure"
 )
 
 func sample() *Entry {
@@ -101,8 +103,8 @@ func TestLockIsExclusive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Lock("x"); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "pid") {
-		t.Fatalf("second lock: %v", err)
+	if _, err := st.Lock("x"); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "pid") || failure.KindOf(err) != failure.Busy {
+		t.Fatalf("second lock: %v (kind %v)", err, failure.KindOf(err))
 	}
 	if err := l.Unlock(); err != nil {
 		t.Fatal(err)

@@ -6,12 +6,22 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ckanup/ckanup/internal/failure"
 )
 
 var errLocked = errors.New("locked")
 
-// ErrBusy reports an entry another ckanup process is working on.
-var ErrBusy = errors.New("another ckanup process is uploading this file to this dataset")
+// ErrBusy reports an entry another ckanup process is working on. Its kind is
+// failure.Busy: a later run can succeed.
+var ErrBusy error = busyError{}
+
+type busyError struct{}
+
+func (busyError) Error() string {
+	return "another ckanup process is uploading this file to this dataset"
+}
+func (busyError) FailureKind() failure.Kind { return failure.Busy }
 
 // Lock is a held entry lock.
 type Lock struct{ f *os.File }

@@ -112,6 +112,19 @@ func FuzzDecode(f *testing.F) {
 			f.Add(fx.Status, []byte(fx.ResponseJSON))
 		}
 	}
+	legacy := legacyAnswer(f)
+	f.Add(200, legacy)
+	var doc struct {
+		Result struct {
+			Resources []json.RawMessage `json:"resources"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(legacy, &doc); err != nil {
+		f.Fatal(err)
+	}
+	for _, r := range doc.Result.Resources {
+		f.Add(200, []byte(`{"success": true, "result": {"name": "d", "resources": [`+string(r)+`]}}`))
+	}
 	f.Add(502, []byte("<html>bad gateway</html>"))
 	f.Add(200, []byte(`"bare"`))
 	f.Add(200, []byte(`{"success": true, "result": null}`))
@@ -121,6 +134,30 @@ func FuzzDecode(f *testing.F) {
 		err := decode("package_show", status, "application/json", body, &d)
 		if err != nil && err.Error() == "" {
 			t.Fatal("empty error message")
+		}
+		// A successful answer whose dataset is an object with a list of
+		// resources always decodes, and keeps every resource that is an object.
+		var env struct {
+			Success *bool `json:"success"`
+			Result  *struct {
+				Resources []json.RawMessage `json:"resources"`
+			} `json:"result"`
+		}
+		if status >= 300 || json.Unmarshal(body, &env) != nil || env.Success == nil || !*env.Success || env.Result == nil {
+			return
+		}
+		objects := 0
+		for _, r := range env.Result.Resources {
+			var m map[string]json.RawMessage
+			if json.Unmarshal(r, &m) == nil && m != nil {
+				objects++
+			}
+		}
+		if err != nil {
+			t.Fatalf("dataset with %d resources failed to decode: %v", objects, err)
+		}
+		if len(d.Resources) != objects {
+			t.Fatalf("%d resources decoded, %d in the answer", len(d.Resources), objects)
 		}
 	})
 }

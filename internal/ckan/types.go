@@ -1,6 +1,14 @@
 package ckan
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Every type below decodes what real portals hold rather than what the current
+// CKAN writes: each UnmarshalJSON reads its fields loosely (see loose.go), so a
+// number where text was expected, "None" where a number was, or a string "True"
+// for a boolean never fails the call. Encoding uses the json tags as usual.
 
 // User is the account behind an API token (user_show).
 type User struct {
@@ -11,12 +19,33 @@ type User struct {
 	State       string `json:"state"`
 }
 
+// UnmarshalJSON reads a user dict loosely; it fails only when raw is not JSON.
+func (u *User) UnmarshalJSON(raw []byte) error {
+	o, err := objectOf(raw)
+	if err != nil {
+		return err
+	}
+	*u = User{ID: o.str("id"), Name: o.str("name"), DisplayName: o.str("display_name"),
+		Sysadmin: bool(o.flag("sysadmin")), State: o.str("state")}
+	return nil
+}
+
 // Organization is an entry of organization_list_for_user or a dataset's owner.
 type Organization struct {
 	ID       string `json:"id"`
 	Name     string `json:"name"`
 	Title    string `json:"title"`
 	Capacity string `json:"capacity,omitempty"`
+}
+
+// UnmarshalJSON reads an organization dict loosely.
+func (g *Organization) UnmarshalJSON(raw []byte) error {
+	o, err := objectOf(raw)
+	if err != nil {
+		return err
+	}
+	*g = Organization{ID: o.str("id"), Name: o.str("name"), Title: o.str("title"), Capacity: o.str("capacity")}
+	return nil
 }
 
 // Dataset is the part of package_show that ckanup reads.
@@ -31,38 +60,91 @@ type Dataset struct {
 	Resources    []Resource    `json:"resources"`
 }
 
+// UnmarshalJSON reads a dataset dict loosely. Each resource is read on its own,
+// so an odd resource never blocks the others; an entry of "resources" that is
+// not an object at all (no CKAN writes one) is left out. A "resources" that is
+// neither a list nor null is an error: ckanup must not act on a dataset whose
+// resources it cannot see.
+func (d *Dataset) UnmarshalJSON(raw []byte) error {
+	o, err := objectOf(raw)
+	if err != nil {
+		return err
+	}
+	*d = Dataset{ID: o.str("id"), Name: o.str("name"), Title: o.str("title"), OwnerOrg: o.str("owner_org"),
+		Private: bool(o.flag("private")), State: o.str("state")}
+	if _, ok := decodeObject(o["organization"]); ok {
+		d.Organization = &Organization{}
+		_ = d.Organization.UnmarshalJSON(o["organization"]) // an object: cannot fail
+	}
+	if rs := o["resources"]; len(rs) > 0 && string(rs) != "null" {
+		var items []json.RawMessage
+		if err := json.Unmarshal(rs, &items); err != nil {
+			return fmt.Errorf("dataset %s: resources is not a list", d.Name)
+		}
+		d.Resources = make([]Resource, 0, len(items))
+		for _, it := range items {
+			if _, ok := decodeObject(it); !ok {
+				continue
+			}
+			var r Resource
+			if err := r.UnmarshalJSON(it); err != nil {
+				continue
+			}
+			d.Resources = append(d.Resources, r)
+		}
+	}
+	return nil
+}
+
 // Resource is a CKAN resource. CKAN returns nulls for unset core fields; extra
 // fields come back at the top level and are kept in Extras.
 type Resource struct {
-	ID           string `json:"id"`
-	PackageID    string `json:"package_id"`
-	Name         string `json:"name"`
-	URL          string `json:"url"`
-	Description  string `json:"description"`
-	Format       string `json:"format"`
-	Mimetype     string `json:"mimetype"`
-	Hash         string `json:"hash"`
+	ID          string `json:"id"`
+	PackageID   string `json:"package_id"`
+	Name        string `json:"name"`
+	URL         string `json:"url"`
+	Description string `json:"description"`
+	Format      string `json:"format"`
+	Mimetype    string `json:"mimetype"`
+	Hash        string `json:"hash"`
+	// Size in bytes; nil when unset or not a whole number ("", "None", 12.5).
 	Size         *int64 `json:"size"`
 	LastModified string `json:"last_modified"`
 	State        string `json:"state"`
-	URLType      string `json:"url_type"`
+	// URLType says what url means: "" (or null) a link ckanup owns, "upload" a
+	// file CKAN's own storage serves at /dataset/<id>/resource/<rid>/download/<file>,
+	// anything else (e.g. "datastore") another extension's.
+	URLType string `json:"url_type"`
+	// Position is the resource's index in its dataset (-1 when unknown).
+	Position int `json:"position"`
+	// DatastoreActive is true when the resource's data is in the DataStore.
+	DatastoreActive bool `json:"datastore_active"`
 	// Extras holds every field of the resource, core ones included.
 	Extras map[string]any `json:"-"`
 }
 
-// UnmarshalJSON keeps the whole dict in Extras beside the typed fields.
-func (r *Resource) UnmarshalJSON(b []byte) error {
-	type plain Resource
-	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
+// UnmarshalJSON reads a resource dict loosely and keeps the whole dict in
+// Extras. It fails only when raw is not JSON or not an object (or null).
+func (r *Resource) UnmarshalJSON(raw []byte) error {
+	o, err := objectOf(raw)
+	if err != nil {
 		return err
+	}
+	pos := o.num("position")
+	*r = Resource{ID: o.str("id"), PackageID: o.str("package_id"), Name: o.str("name"), URL: o.str("url"),
+		Description: o.str("description"), Format: o.str("format"), Mimetype: o.str("mimetype"),
+		Hash: o.str("hash"), LastModified: o.str("last_modified"), State: o.str("state"),
+		URLType: o.str("url_type"), Position: -1, DatastoreActive: bool(o.flag("datastore_active"))}
+	if n := o.num("size"); n.Valid && n.Value >= 0 {
+		r.Size = n.Ptr()
+	}
+	if pos.Valid && pos.Value >= 0 && pos.Value <= 1<<31-1 {
+		r.Position = int(pos.Value)
 	}
 	var all map[string]any
-	if err := json.Unmarshal(b, &all); err != nil {
-		return err
+	if json.Unmarshal(raw, &all) == nil {
+		r.Extras = all
 	}
-	*r = Resource(p)
-	r.Extras = all
 	return nil
 }
 
@@ -79,9 +161,45 @@ type Collaboration struct {
 	Capacity  string `json:"capacity"`
 }
 
+// UnmarshalJSON reads a collaboration dict loosely.
+func (c *Collaboration) UnmarshalJSON(raw []byte) error {
+	o, err := objectOf(raw)
+	if err != nil {
+		return err
+	}
+	*c = Collaboration{PackageID: o.str("package_id"), UserID: o.str("user_id"), Capacity: o.str("capacity")}
+	return nil
+}
+
 // Status is status_show's answer.
 type Status struct {
 	CKANVersion string `json:"ckan_version"`
 	SiteURL     string `json:"site_url"`
 	SiteTitle   string `json:"site_title"`
+}
+
+// UnmarshalJSON reads status_show's dict loosely.
+func (s *Status) UnmarshalJSON(raw []byte) error {
+	o, err := objectOf(raw)
+	if err != nil {
+		return err
+	}
+	*s = Status{CKANVersion: o.str("ckan_version"), SiteURL: o.str("site_url"), SiteTitle: o.str("site_title")}
+	return nil
+}
+
+// objectOf reads raw as an object; null is an empty one. Anything else that is
+// not an object is an error naming what came instead.
+func objectOf(raw []byte) (object, error) {
+	if o, ok := decodeObject(raw); ok {
+		return o, nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return object{}, nil
+	}
+	return nil, fmt.Errorf("expected a JSON object, got %T", v)
 }

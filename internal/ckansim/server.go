@@ -137,6 +137,42 @@ func (s *Server) AddCollaborator(dataset, user, capacity string) {
 	}
 }
 
+// AddRawResource stores a resource dict in the dataset as given, without the
+// validation resource_create applies (for data older CKANs let in). Missing
+// core fields are null; id, package_id, position, state and created are
+// filled in when absent. It returns the resource id.
+func (s *Server) AddRawResource(dataset string, r map[string]any) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.datasetByRef(dataset)
+	if d == nil {
+		return ""
+	}
+	m := map[string]any{}
+	for _, k := range coreResourceFields {
+		m[k] = nil
+	}
+	for k, v := range r {
+		m[k] = v
+	}
+	if str(m, "id") == "" {
+		m["id"] = newID()
+	}
+	if _, has := r["position"]; !has {
+		m["position"] = len(d.Resources)
+	}
+	m["package_id"] = d.ID
+	if m["state"] == nil {
+		m["state"] = "active"
+	}
+	if m["created"] == nil {
+		m["created"] = ts(s.now())
+	}
+	stripUploadURL(m)
+	d.Resources = append(d.Resources, m)
+	return str(m, "id")
+}
+
 // SetIntercept installs a function run before every action; when it returns
 // true it has answered the request itself (tests use it to inject faults).
 // nil removes it.
@@ -463,7 +499,7 @@ func callerName(u *User) string {
 func (s *Server) datasetDict(d *Dataset) map[string]any {
 	res := make([]any, len(d.Resources))
 	for i, r := range d.Resources {
-		res[i] = copyMap(r)
+		res[i] = s.resourceDict(r)
 	}
 	var org any
 	if o := s.orgByRef(d.OwnerOrg); o != nil {
@@ -573,7 +609,7 @@ func (s *Server) resourceShow(caller *User, p map[string]any) answer {
 	if !s.canRead(caller, d) {
 		return denied(fmt.Sprintf("User %s not authorized to read resource %s", callerName(caller), str(p, "id")))
 	}
-	return ok(copyMap(d.Resources[i]))
+	return ok(s.resourceDict(d.Resources[i]))
 }
 
 // coreResourceFields are present, null when unset, in every resource dict.
@@ -679,17 +715,24 @@ func (s *Server) resourceCreate(caller *User, p map[string]any) answer {
 	r["package_id"] = d.ID
 	r["state"] = "active"
 	r["metadata_modified"] = now
-	delete(r, "url_type")
-	r["url_type"] = nil
 	if id := str(p, "id"); id != "" {
-		// CKAN overwrites an existing resource with this id, silently.
+		// CKAN saves onto an existing resource with this id, silently: core
+		// fields not sent keep their values, extras not sent are dropped
+		// (ckan.lib.dictization.model_save.resource_dict_save).
 		if od, i := s.resourceByID(id); od == d {
-			r["created"] = d.Resources[i]["created"]
+			old := d.Resources[i]
+			for _, k := range coreResourceFields {
+				if _, sent := p[k]; !sent {
+					r[k] = old[k]
+				}
+			}
+			r["package_id"], r["state"], r["metadata_modified"] = d.ID, "active", now
 			r["position"] = i
 			normalize(r)
+			stripUploadURL(r)
 			d.Resources[i] = r
 			d.Modified = s.now()
-			return ok(copyMap(r))
+			return ok(s.resourceDict(r))
 		}
 	} else {
 		r["id"] = newID()
@@ -697,9 +740,10 @@ func (s *Server) resourceCreate(caller *User, p map[string]any) answer {
 	r["created"] = now
 	r["position"] = len(d.Resources)
 	normalize(r)
+	stripUploadURL(r)
 	d.Resources = append(d.Resources, r)
 	d.Modified = s.now()
-	return ok(copyMap(r))
+	return ok(s.resourceDict(r))
 }
 
 func (s *Server) resourcePatch(caller *User, p map[string]any) answer {
@@ -717,7 +761,10 @@ func (s *Server) resourcePatch(caller *User, p map[string]any) answer {
 	if errs := validateResource(p); errs != nil {
 		return invalid(errs)
 	}
-	r := copyMap(d.Resources[i])
+	// resource_patch is resource_show (url as served) overlaid with the patch,
+	// then resource_update: a resource whose url_type is cleared without a new
+	// url keeps CKAN's download URL as a plain link.
+	r := s.resourceDict(d.Resources[i])
 	for k, v := range p {
 		switch k {
 		case "id", "package_id", "position", "created":
@@ -727,9 +774,69 @@ func (s *Server) resourcePatch(caller *User, p map[string]any) answer {
 	}
 	r["metadata_modified"] = ts(s.now())
 	normalize(r)
+	stripUploadURL(r)
 	d.Resources[i] = r
 	d.Modified = s.now()
-	return ok(copyMap(r))
+	return ok(s.resourceDict(r))
+}
+
+// stripUploadURL keeps only the file name of a url_type "upload" resource's
+// url, as CKAN stores it (resource_dict_save: url.rsplit('/')[-1]).
+func stripUploadURL(r map[string]any) {
+	if u, _ := r["url"].(string); u != "" && r["url_type"] == "upload" {
+		r["url"] = u[strings.LastIndex(u, "/")+1:]
+	}
+}
+
+// resourceDict is a stored resource as CKAN answers it (resource_dictize): a
+// url_type "upload" resource's url is CKAN's own download URL for the stored
+// file name; a url without a scheme gets "http://".
+func (s *Server) resourceDict(stored map[string]any) map[string]any {
+	r := copyMap(stored)
+	u, _ := r["url"].(string)
+	switch {
+	case r["url_type"] == "upload":
+		r["url"] = fmt.Sprintf("%s/dataset/%s/resource/%s/download/%s", s.SiteURL, str(r, "package_id"), str(r, "id"),
+			mungeFilename(u[strings.LastIndex(u, "/")+1:]))
+	case u != "":
+		if pu, err := url.Parse(u); err != nil || pu.Scheme == "" {
+			r["url"] = "http://" + strings.TrimLeft(u, "/")
+		}
+	}
+	return r
+}
+
+// mungeFilename tidies a file name as ckan.lib.munge.munge_filename does
+// (lower case; letters, digits, "_", ".", "-"; spaces become "-"; 3 to 100
+// characters, extension at most 21), except that non-ASCII letters are dropped
+// rather than transliterated.
+func mungeFilename(name string) string {
+	name = strings.ToLower(strings.TrimSpace(path.Base("/" + name)))
+	var b strings.Builder
+	for _, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
+			b.WriteRune(c)
+		case c == ' ':
+			b.WriteRune('-')
+		}
+	}
+	name = b.String()
+	for strings.Contains(name, "--") {
+		name = strings.ReplaceAll(name, "--", "-")
+	}
+	ext := path.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	if len(ext) > 21 {
+		ext = ext[:21]
+	}
+	if minLen := max(1, 3-len(ext)); len(base) < minLen {
+		base += strings.Repeat("_", minLen-len(base))
+	}
+	if maxLen := 100 - len(ext); len(base) > maxLen {
+		base = base[:maxLen]
+	}
+	return base + ext
 }
 
 // SortedResourceNames lists a dataset's resource names, for tests.

@@ -1,0 +1,109 @@
+package ckansim
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+type simEnv struct {
+	s  *Server
+	w  *World
+	hs *httptest.Server
+}
+
+func newSim(t *testing.T) *simEnv {
+	s := New()
+	w := Seed(s)
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	s.SiteURL = hs.URL
+	return &simEnv{s, w, hs}
+}
+
+// post calls an action with a JSON body and returns the status and the envelope.
+func (e *simEnv) post(t *testing.T, action, token string, body any) (int, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, e.hs.URL+"/api/3/action/"+action, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&env)
+	return resp.StatusCode, env
+}
+
+// ok calls an action that must succeed and returns its result.
+func (e *simEnv) ok(t *testing.T, action, token string, body any) map[string]any {
+	t.Helper()
+	status, env := e.post(t, action, token, body)
+	if status != 200 {
+		t.Fatalf("HTTP %d: %v", status, env)
+	}
+	return env["result"].(map[string]any)
+}
+
+// TestUploadURLType: a url_type "upload" resource is served at CKAN's own
+// download URL whatever url was sent; clearing url_type without a url keeps that
+// download URL as a plain link; clearing it with a url serves the url.
+func TestUploadURLType(t *testing.T) {
+	e := newSim(t)
+	tok := e.w.Editor.Token
+	r := e.ok(t, "resource_create", tok, map[string]any{"package_id": "acceptance-dataset", "name": "Data File.csv",
+		"url": "https://bucket.example.org/x/Data File.csv", "url_type": "upload"})
+	id := r["id"].(string)
+	download := e.hs.URL + "/dataset/" + e.w.AcceptanceDataset.ID + "/resource/" + id + "/download/data-file.csv"
+	if r["url"] != download || r["url_type"] != "upload" {
+		t.Fatalf("created: url %v url_type %v, want %s", r["url"], r["url_type"], download)
+	}
+	// A patch that keeps url_type "upload" and sends a new url still serves the
+	// download URL (the old file).
+	r = e.ok(t, "resource_patch", tok, map[string]any{"id": id, "url": "https://bucket.example.org/y/new.csv"})
+	if want := e.hs.URL + "/dataset/" + e.w.AcceptanceDataset.ID + "/resource/" + id + "/download/new.csv"; r["url"] != want {
+		t.Errorf("patched with upload kept: url %v, want %s", r["url"], want)
+	}
+	r = e.ok(t, "resource_patch", tok, map[string]any{"id": id, "url_type": ""})
+	if want := e.hs.URL + "/dataset/" + e.w.AcceptanceDataset.ID + "/resource/" + id + "/download/new.csv"; r["url"] != want || r["url_type"] != "" {
+		t.Errorf("url_type cleared without url: url %v url_type %v, want %s", r["url"], r["url_type"], want)
+	}
+	r = e.ok(t, "resource_patch", tok, map[string]any{"id": id, "url_type": "", "url": "https://bucket.example.org/z.csv"})
+	if r["url"] != "https://bucket.example.org/z.csv" {
+		t.Errorf("url_type cleared with url: %v", r["url"])
+	}
+}
+
+// TestCreateExistingID: resource_create with an id the dataset holds saves onto
+// it: core fields not sent are kept, extras not sent dropped, nothing added.
+func TestCreateExistingID(t *testing.T) {
+	e := newSim(t)
+	tok := e.w.Editor.Token
+	r := e.ok(t, "resource_create", tok, map[string]any{"package_id": "acceptance-dataset", "name": "a.csv",
+		"url": "https://b/a.csv", "size": 10, "s3_key": "k"})
+	id := r["id"].(string)
+	r = e.ok(t, "resource_create", tok, map[string]any{"package_id": "acceptance-dataset", "id": id, "url": "https://b/other"})
+	if r["url"] != "https://b/other" || r["name"] != "a.csv" || r["size"] != float64(10) || r["s3_key"] != nil {
+		t.Errorf("overwritten resource: %v", r)
+	}
+	if n := len(e.s.Resources("acceptance-dataset")); n != 1 {
+		t.Errorf("%d resources, want 1", n)
+	}
+}
+
+func TestMungeFilename(t *testing.T) {
+	for in, want := range map[string]string{
+		"Data File.csv": "data-file.csv", "a": "a__", "x/y/Z.CSV": "z.csv", "a  b.csv": "a-b.csv", "é.csv": "_.csv",
+	} {
+		if got := mungeFilename(in); got != want {
+			t.Errorf("mungeFilename(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

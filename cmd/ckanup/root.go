@@ -156,8 +156,10 @@ Start with 'ckanup demo' to see it work against a local sandbox, then
 		newServeCmd(deps),
 		newSandboxCmd(deps),
 		newDemoCmd(deps, g),
+		newGenDocsCmd(deps),
 	)
 	addExitCodesHelp(root)
+	setVersionFlag(root)
 	return root
 }
 

@@ -28,7 +28,9 @@ func newLoginCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
 		Long: `Read a CKAN API token (typed without echo, or from stdin with --token-stdin),
 check it with CKAN's user_show, and save the site and token in a profile in
 $XDG_CONFIG_HOME/ckanup/config.json (file mode 0600, directory 0700).
-CKAN_URL and CKAN_API_TOKEN, when set, override the profile.
+When the site redirects (http:// to https://, a new host), the URL it settles on
+is saved, since later commands refuse to follow redirects. CKAN_URL and
+CKAN_API_TOKEN, when set, override the profile.
 
 Create the token in CKAN on your user page, under "API Tokens".
 
@@ -73,6 +75,18 @@ func runLogin(ctx context.Context, o *LoginOptions) error {
 	c, err := ckan.New(site, token, o.HTTPClient)
 	if err != nil {
 		return &usageError{err}
+	}
+	// Store the URL the site settles on after its redirects (http → https, a
+	// new host), since every later call refuses to follow one.
+	settled, err := c.SettledSiteURL(ctx)
+	if err != nil {
+		return withHint(fmt.Errorf("%s: %w", c.SiteURL(), err), "check --ckan-url: it should be the CKAN site's root URL, such as https://data.example.org")
+	}
+	if settled != c.SiteURL() {
+		fmt.Fprintf(o.Stderr, "ckanup: %s redirects to %s; saving %s in the profile\n", c.SiteURL(), settled, settled)
+		if c, err = ckan.New(settled, token, o.HTTPClient); err != nil {
+			return &usageError{err}
+		}
 	}
 	u, err := c.CurrentUser(ctx)
 	if err != nil {

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ckanup/ckanup/internal/ckansim"
 )
 
 func TestLoginSavesProfileAndUploadUsesIt(t *testing.T) {
@@ -89,5 +92,43 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 	if r := e.run(context.Background(), "", "frobnicate"); r.code != exitUsage {
 		t.Errorf("unknown command: exit %d", r.code)
+	}
+}
+
+// TestLoginStoresSettledURL: login through a redirect (http → https style)
+// saves the URL the site settles on and says so; a command given the
+// redirecting URL stops on its first call with the URL to use, sending nothing.
+func TestLoginStoresSettledURL(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	token := e.world.Editor.Token
+	delete(e.vars, "CKAN_API_TOKEN")
+	site := e.vars["CKAN_URL"]
+	delete(e.vars, "CKAN_URL")
+	rd := &ckansim.Redirector{Target: site, Status: 301}
+	front := httptest.NewServer(rd)
+	defer front.Close()
+
+	r := e.run(context.Background(), token+"\n", "login", "--ckan-url", front.URL, "--token-stdin")
+	if r.code != 0 || !strings.Contains(r.stderr, "redirects to "+site) || !strings.Contains(r.stdout, "Logged in to "+site+" ") {
+		t.Fatalf("login: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(e.vars["XDG_CONFIG_HOME"], "ckanup", "config.json"))
+	if err != nil || !strings.Contains(string(b), `"ckan_url": "`+site+`"`) {
+		t.Fatalf("profile: %s (%v)", b, err)
+	}
+	r = e.run(context.Background(), "", "whoami")
+	if r.code != 0 {
+		t.Fatalf("whoami with the saved URL: exit %d\n%s", r.code, r.stderr)
+	}
+
+	e.vars["CKAN_API_TOKEN"] = token
+	before := len(e.ckan.Calls())
+	f := makeFile(t, t.TempDir(), "r.csv", 10)
+	r = e.upload(f, "--dataset", "acceptance-dataset", "--ckan-url", front.URL)
+	if r.code != exitConfig || !strings.Contains(r.stderr, "use --ckan-url "+site) {
+		t.Fatalf("upload through a redirect: exit %d\n%s", r.code, r.stderr)
+	}
+	if n := len(e.ckan.Calls()) - before; n != 0 {
+		t.Errorf("%d calls reached CKAN through the redirect", n)
 	}
 }

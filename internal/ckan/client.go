@@ -18,13 +18,17 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/ckanup/ckanup/internal/failure"
 )
 
 // Client calls one CKAN site's action API.
 type Client struct {
 	base  *url.URL
 	token string
-	http  *http.Client
+	// http never follows redirects; follow is the caller's client, used only by
+	// SettledSiteURL.
+	http, follow *http.Client
 	// UserAgent is sent with every request.
 	UserAgent string
 	// MaxAttempts bounds the tries of one call that failed on the network or with a
@@ -67,7 +71,11 @@ func New(siteURL, token string, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 60 * time.Second}
 	}
-	return &Client{base: u, token: strings.TrimSpace(token), http: hc, UserAgent: "ckanup"}, nil
+	// A copy of the caller's client that never follows a redirect: each one
+	// becomes a RedirectError (see there for why).
+	noFollow := *hc
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Client{base: u, token: strings.TrimSpace(token), http: &noFollow, follow: hc, UserAgent: "ckanup"}, nil
 }
 
 // SiteURL is the site's root URL.
@@ -149,6 +157,9 @@ func (c *Client) once(ctx context.Context, action string, q url.Values, payload 
 		return fmt.Errorf("CKAN %s at %s: %w", action, c.base.Host, scrubURLError(err))
 	}
 	defer resp.Body.Close()
+	if err := c.redirect(action, resp); err != nil {
+		return err
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("CKAN %s: read answer: %w", action, err)
@@ -205,8 +216,9 @@ func decode(action string, status int, contentType string, raw []byte, out any) 
 	return nil
 }
 
-// transient reports errors worth another try: no answer at all, or an answer that
-// says "later".
+// transient reports errors worth another try within this call: no answer at
+// all (but not a certificate or host name that can never work), or an answer
+// that says "later" (429, 502, 503, 504).
 func transient(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
@@ -219,9 +231,92 @@ func transient(ctx context.Context, err error) bool {
 	if errors.As(err, &re) {
 		return retryStatus(re.Status)
 	}
+	if _, ok := IsRedirect(err); ok || failure.IsPermanentNetwork(err) {
+		return false
+	}
 	var ne net.Error
 	var ue *url.Error
 	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// redirect turns a 3xx answer with a Location into a RedirectError.
+func (c *Client) redirect(action string, resp *http.Response) error {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	default:
+		return nil
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return &ResponseError{Action: action, Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"),
+			Snippet: "redirect without a usable Location"}
+	}
+	loc.User = nil
+	e := &RedirectError{Action: action, Status: resp.StatusCode, From: c.base.String(), Location: loc.Redacted()}
+	if root, ok := siteRoot(loc, action); ok {
+		e.SiteURL = root
+	}
+	return e
+}
+
+// siteRoot is the site root of an action URL: loc without
+// "/api/3/action/<action>" (or "/api/action/<action>"), query and fragment.
+func siteRoot(loc *url.URL, action string) (string, bool) {
+	for _, suffix := range []string{"/api/3/action/" + action, "/api/action/" + action} {
+		if strings.HasSuffix(loc.Path, suffix) {
+			u := *loc
+			u.Path = strings.TrimSuffix(u.Path, suffix)
+			u.RawPath, u.RawQuery, u.Fragment, u.User = "", "", "", nil
+			if (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+				return u.String(), true
+			}
+		}
+	}
+	return "", false
+}
+
+// SettledSiteURL asks status_show at the configured site, following redirects
+// (at most 10, as net/http does), and returns the site root where the answer
+// came from: the URL to store, so that later calls need no redirect. It sends
+// no token. A redirect from https to http, or to something that is not CKAN's
+// action API, is an error.
+func (c *Client) SettledSiteURL(ctx context.Context) (string, error) {
+	hc := *c.follow
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("refusing a redirect from https to %s", req.URL.Redacted())
+		}
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.actionURL("status_show", nil), nil)
+	if err != nil {
+		return "", fmt.Errorf("CKAN status_show: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("CKAN status_show at %s: %w", c.base.Host, scrubURLError(err))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("CKAN status_show: read answer: %w", err)
+	}
+	var st Status
+	if err := decode("status_show", resp.StatusCode, resp.Header.Get("Content-Type"), raw, &st); err != nil {
+		return "", err
+	}
+	root, ok := siteRoot(resp.Request.URL, "status_show")
+	if !ok {
+		return "", fmt.Errorf("CKAN status_show at %s was answered from %s, which is not an action API URL", c.base, resp.Request.URL.Redacted())
+	}
+	return root, nil
 }
 
 func retryStatus(s int) bool {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/ckanup/ckanup/internal/failure"
 )
 
 // Error types CKAN puts in an error envelope's __type.
@@ -83,4 +85,74 @@ func (e *ResponseError) Error() string {
 		what = "an empty body"
 	}
 	return fmt.Sprintf("CKAN %s: HTTP %d with %s instead of the action API's JSON (is the CKAN URL the site's root, and is CKAN up?)", e.Action, e.Status, what)
+}
+
+// FailureKind sorts an API error: 403 Auth, 404 NotFound, 408/429/5xx
+// Temporary, any other answer Config (CKAN said no; repeating will not help).
+func (e *APIError) FailureKind() failure.Kind {
+	switch {
+	case e.Status == http.StatusForbidden || e.Type == TypeAuthorization:
+		return failure.Auth
+	case e.Status == http.StatusNotFound || e.Type == TypeNotFound:
+		return failure.NotFound
+	case laterStatus(e.Status):
+		return failure.Temporary
+	}
+	return failure.Config
+}
+
+// FailureKind sorts a non-API answer: 408/429/5xx Temporary (a proxy's error
+// page while CKAN restarts), anything else Config (the URL is not CKAN's API).
+func (e *ResponseError) FailureKind() failure.Kind {
+	if laterStatus(e.Status) {
+		return failure.Temporary
+	}
+	return failure.Config
+}
+
+// laterStatus: HTTP statuses that say "not now" rather than "no".
+func laterStatus(s int) bool {
+	return s >= 500 || s == http.StatusTooManyRequests || s == http.StatusRequestTimeout
+}
+
+// RedirectError is an action API call answered with a redirect (301, 302, 303,
+// 307, 308). The client never follows one: following would turn a POST into a
+// GET without its body (301/302/303), or silently talk to another site than
+// the one configured. It is raised by whatever call comes first, so a run stops
+// before any work is done.
+type RedirectError struct {
+	// Action is the action called; Status the redirect's HTTP status.
+	Action string
+	Status int
+	// From is the configured site URL; Location the absolute redirect target.
+	From, Location string
+	// SiteURL is the site root Location points at when it is the same action
+	// under another root (e.g. https:// instead of http://); "" when the
+	// redirect leads elsewhere (a login page, a home page).
+	SiteURL string
+}
+
+func (e *RedirectError) Error() string {
+	if e.SiteURL != "" {
+		return fmt.Sprintf("CKAN at %s redirects to %s (HTTP %d on %s): use --ckan-url %s", e.From, e.SiteURL, e.Status, e.Action, e.SiteURL)
+	}
+	return fmt.Sprintf("CKAN at %s answers %s with a redirect (HTTP %d) to %s instead of the action API: check --ckan-url (the site's root URL) and any login proxy in front of CKAN",
+		e.From, e.Action, e.Status, e.Location)
+}
+
+// FailureKind: a redirect is a setting to change, not a hiccup.
+func (e *RedirectError) FailureKind() failure.Kind { return failure.Config }
+
+// IsRedirect reports a RedirectError and returns it.
+func IsRedirect(err error) (*RedirectError, bool) {
+	var re *RedirectError
+	return re, errors.As(err, &re)
+}
+
+// IsTemporary reports whether err is a failure a later attempt may get past: a
+// network error or timeout, or an answer with HTTP 408, 429 or 5xx. Callers
+// suggest "re-run" only for these; a redirect, a refused token, a validation
+// error or a page that is not the API repeat the same way every time.
+func IsTemporary(err error) bool {
+	return failure.KindOf(err) == failure.Temporary
 }

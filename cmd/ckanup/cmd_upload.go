@@ -2,34 +2,23 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/creds"
-	"github.com/ckanup/ckanup/internal/failure"
-	"github.com/ckanup/ckanup/internal/fileformat"
 	"github.com/ckanup/ckanup/internal/fileset"
 	"github.com/ckanup/ckanup/internal/hint"
 	"github.com/ckanup/ckanup/internal/journal"
+	"github.com/ckanup/ckanup/internal/publish"
 	"github.com/ckanup/ckanup/internal/scope"
 	"github.com/ckanup/ckanup/internal/upload"
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 )
-
-// resourceNamespace derives stable resource ids from (site, dataset, name), so a
-// re-run after a failed registration finds the object it already uploaded.
-var resourceNamespace = uuid.MustParse("6f1d7a52-3c5e-4c1e-9a57-2b8f0e3d4c61")
 
 // UploadOptions are the upload command's flags and dependencies.
 type UploadOptions struct {
@@ -140,28 +129,8 @@ sockets are refused.
 	return cmd
 }
 
-// fileRecord is one file's outcome, printed as a text line or a JSON object.
-type fileRecord struct {
-	File       string  `json:"file"`
-	Dataset    string  `json:"dataset"`
-	ResourceID string  `json:"resource_id"`
-	URL        string  `json:"url,omitempty"`
-	Bucket     string  `json:"bucket"`
-	Key        string  `json:"key"`
-	Size       int64   `json:"size"`
-	SHA256     string  `json:"sha256,omitempty"`
-	Parts      int     `json:"parts"`
-	PartSize   int64   `json:"part_size"`
-	Status     string  `json:"status"` // created, updated, skipped, failed, planned
-	Uploaded   bool    `json:"uploaded"`
-	Error      string  `json:"error,omitempty"`
-	Duration   float64 `json:"duration_s"`
-
-	err  error
-	name string
-}
-
-// uploadRun is the state of one upload command.
+// uploadRun is the state of one upload command: the wiring around the
+// publishing flow, and what its display needs.
 type uploadRun struct {
 	o        *UploadOptions
 	client   *ckan.Client
@@ -170,14 +139,8 @@ type uploadRun struct {
 	user     *ckan.User
 	dataset  *ckan.Dataset
 	target   creds.Target
-	api      upload.API
-	up       *upload.Uploader
+	pub      *publish.Publisher
 	disp     display
-	regMu    sync.Mutex // CKAN registrations into one dataset, one at a time
-
-	journal    *journal.Store
-	journalDir string
-	partSize   int64
 }
 
 func (o *UploadOptions) validate() error {
@@ -228,7 +191,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if err != nil {
 		return err
 	}
-	r := &uploadRun{o: o, settings: settings, partSize: partSize}
+	r := &uploadRun{o: o, settings: settings}
 	if r.client, err = settings.client(o.Deps, o.Global); err != nil {
 		return err
 	}
@@ -239,31 +202,42 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		return err
 	}
 
-	if r.api, err = r.s3(ctx); err != nil {
+	api, err := r.s3(ctx)
+	if err != nil {
 		return err
 	}
-	r.up = upload.New(r.api, upload.Options{
+	up := upload.New(api, upload.Options{
 		PartSize: partSize, Concurrency: o.Concurrency, MaxAttempts: o.Retries, MaxRetryTime: o.RetryMaxTime,
 		RequestTimeout: o.RequestTimeout, KeepOnFailure: !o.NoResume,
 		RefreshCredentials: r.source.Invalidate,
 	})
-	if r.journalDir, err = journal.Dir(o.Getenv); err != nil {
+	journalDir, err := journal.Dir(o.Getenv)
+	if err != nil {
 		return err
 	}
-	if r.journal, err = journal.Open(r.journalDir); err != nil {
+	st, err := journal.Open(journalDir)
+	if err != nil {
 		return err
 	}
-
-	jobs := make([]*fileJob, len(files))
+	r.pub = publish.New(publish.Options{
+		CKAN: r.client, Dataset: r.dataset, User: r.user.Name, Target: r.target, S3: api, Uploader: up,
+		Journal: st, JournalDir: journalDir,
+		ObjectURL:   func(key string) string { return objectURL(r.target, o.PublicURLBase, key) },
+		Description: o.Desc, Format: o.Format, ResourceID: o.ResourceID, Force: o.Force,
+		Args: o.Global.Args, FilesInFlight: o.Concurrency, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r},
+	})
+	pf := make([]publish.File, len(files))
 	for i, f := range files {
-		if jobs[i], err = r.plan(f); err != nil {
-			return err
-		}
+		pf[i] = publish.File{Path: f.Path, Name: f.Name, Size: f.Size}
+	}
+	items, err := r.pub.Plan(pf)
+	if err != nil {
+		return err
 	}
 	if o.DryRun {
-		return r.printPlan(jobs)
+		return r.printPlan(items)
 	}
-	return r.uploadAll(ctx, jobs)
+	return r.uploadAll(ctx, items)
 }
 
 // notef tells the person something they should know (unless --quiet).
@@ -377,63 +351,6 @@ func (r *uploadRun) credentials(ctx context.Context) (*creds.Source, error) {
 	return assumed, nil
 }
 
-// fileJob is one planned file.
-type fileJob struct {
-	in         inputFile
-	resourceID string
-	existing   bool
-	resource   *ckan.Resource // the resource to update, when existing
-	key        string
-	url        string
-	plan       upload.Plan
-	format     string
-	mimetype   string
-}
-
-func (r *uploadRun) plan(f inputFile) (*fileJob, error) {
-	j := &fileJob{in: f}
-	switch {
-	case r.o.ResourceID != "":
-		for i, res := range r.dataset.Resources {
-			if res.ID == r.o.ResourceID {
-				j.resourceID, j.existing, j.resource = res.ID, true, &r.dataset.Resources[i]
-			}
-		}
-		if !j.existing {
-			return nil, failure.Wrap(failure.NotFound, fmt.Errorf("resource %s is not in dataset %s", r.o.ResourceID, r.dataset.Name))
-		}
-	default:
-		for i, res := range r.dataset.Resources {
-			if res.Name == f.Name && res.State != "deleted" {
-				j.resourceID, j.existing, j.resource = res.ID, true, &r.dataset.Resources[i]
-				break
-			}
-		}
-		if !j.existing {
-			j.resourceID = uuid.NewSHA1(resourceNamespace, []byte(r.client.SiteURL()+"\n"+r.dataset.ID+"\n"+f.Name)).String()
-		}
-	}
-	j.key = r.target.DatasetPrefix + j.resourceID + "/" + scope.KeyName(f.Name)
-	if len(j.key) > 1024 {
-		return nil, usageErrorf("%s: the object key would be %d bytes, over S3's 1,024: use a shorter --name or a shallower directory", f.Path, len(j.key))
-	}
-	j.url = objectURL(r.target, r.o.PublicURLBase, j.key)
-	j.format, j.mimetype = fileformat.Of(f.Name)
-	if r.o.Format != "" {
-		j.format = r.o.Format
-	}
-	if f.Path == "-" {
-		j.plan = upload.Plan{Size: -1, PartSize: r.partSize, Parts: -1, Multipart: true}
-		return j, nil
-	}
-	p, err := r.up.Plan(f.Size)
-	if err != nil {
-		return nil, usageErrorf("%s: %v", f.Path, err)
-	}
-	j.plan = p
-	return j, nil
-}
-
 // objectURL is the URL recorded on the resource.
 func objectURL(t creds.Target, publicBase, key string) string {
 	switch {
@@ -449,19 +366,14 @@ func objectURL(t creds.Target, publicBase, key string) string {
 	}
 }
 
-func (r *uploadRun) record(j *fileJob) *fileRecord {
-	return &fileRecord{File: j.in.Path, Dataset: r.dataset.Name, ResourceID: j.resourceID, URL: j.url,
-		Bucket: r.target.Bucket, Key: j.key, Size: j.in.Size, Parts: j.plan.Parts, PartSize: j.plan.PartSize, name: j.in.Name}
-}
-
-func (r *uploadRun) printPlan(jobs []*fileJob) error {
+func (r *uploadRun) printPlan(jobs []*publish.Item) error {
 	if r.o.Output == "text" {
 		fmt.Fprintf(r.o.Stdout, "Dry run: %d file(s) to dataset %s (%s) on %s as %s; nothing will be uploaded.\n",
 			len(jobs), r.dataset.Name, r.dataset.ID, r.client.SiteURL(), r.user.Name)
 	}
 	for _, j := range jobs {
-		rec := r.record(j)
-		rec.Status = "planned"
+		rec := r.pub.Record(j)
+		rec.Status = publish.StatusPlanned
 		if r.o.Output == "json" {
 			if err := json.NewEncoder(r.o.Stdout).Encode(rec); err != nil {
 				return err
@@ -469,18 +381,18 @@ func (r *uploadRun) printPlan(jobs []*fileJob) error {
 			continue
 		}
 		action := "create resource"
-		if j.existing {
+		if j.Existing() {
 			action = "update resource"
 		}
 		how := "1 request"
 		switch {
-		case j.plan.Size < 0:
-			how = fmt.Sprintf("streamed in parts of %s (at most %s)", upload.FormatSize(j.plan.PartSize), upload.FormatSize(upload.MaxStreamSize(j.plan.PartSize)))
-		case j.plan.Multipart:
-			how = fmt.Sprintf("%d parts of %s", j.plan.Parts, upload.FormatSize(j.plan.PartSize))
+		case j.Plan.Size < 0:
+			how = fmt.Sprintf("streamed in parts of %s (at most %s)", upload.FormatSize(j.Plan.PartSize), upload.FormatSize(upload.MaxStreamSize(j.Plan.PartSize)))
+		case j.Plan.Multipart:
+			how = fmt.Sprintf("%d parts of %s", j.Plan.Parts, upload.FormatSize(j.Plan.PartSize))
 		}
-		fmt.Fprintf(r.o.Stdout, "  %s  %s  %s, %s  %s %s\n    → s3://%s/%s\n", j.in.Path, upload.FormatSize(j.in.Size), how,
-			j.format, action, j.resourceID, r.target.Bucket, j.key)
+		fmt.Fprintf(r.o.Stdout, "  %s  %s  %s, %s  %s %s\n    → s3://%s/%s\n", j.File.Path, upload.FormatSize(j.File.Size), how,
+			j.Format, action, j.ResourceID, r.target.Bucket, j.Key)
 	}
 	return nil
 }
@@ -497,66 +409,43 @@ func (r *uploadRun) displayMode() string {
 	return "lines"
 }
 
-// uploadAll sends the files, a few at a time, sharing the engine's request pool,
-// and registers each as it is verified.
-func (r *uploadRun) uploadAll(ctx context.Context, jobs []*fileJob) error {
+// uploadAll publishes the items, printing each record as its file finishes,
+// and decides the exit status.
+func (r *uploadRun) uploadAll(ctx context.Context, items []*publish.Item) error {
 	r.disp = newDisplay(r.o.Stderr, r.displayMode(), r.o.Global.Verbose, 30*time.Second)
-	results := make(chan *fileRecord)
-	slots := make(chan struct{}, r.o.Concurrency)
-	var wg sync.WaitGroup
-	for _, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				rec := r.record(j)
-				rec.Status, rec.err = "failed", ctx.Err()
-				results <- rec
-				return
-			}
-			defer func() { <-slots }()
-			results <- r.uploadOne(ctx, j)
-		}()
-	}
-	go func() { wg.Wait(); close(results) }()
-
-	var failed []*fileRecord
-	ok := 0
-	for rec := range results {
-		if rec.err != nil {
-			rec.Error = rec.err.Error()
-			failed = append(failed, rec)
-		} else {
-			ok++
-		}
+	records := r.pub.Run(ctx, items, func(rec *publish.Record) {
 		r.disp.pause()
 		r.printRecord(rec)
-	}
+	})
 	r.disp.close()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	var failed []*publish.Record
+	for _, rec := range records {
+		if rec.Err != nil {
+			failed = append(failed, rec)
+		}
+	}
 	switch {
 	case len(failed) == 0:
 		return nil
-	case ok > 0:
-		return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d files failed", len(failed), len(jobs))}
+	case len(failed) < len(records):
+		return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d files failed", len(failed), len(records))}
 	}
-	code := exitCode(failed[0].err)
+	code := exitCode(failed[0].Err)
 	for _, f := range failed[1:] {
-		if exitCode(f.err) != code {
+		if exitCode(f.Err) != code {
 			code = exitFailure
 		}
 	}
 	return &exitError{code: code}
 }
 
-func (r *uploadRun) printRecord(rec *fileRecord) {
-	if rec.err != nil {
-		fmt.Fprintf(r.o.Stderr, "ckanup: error: %s: %v\n", rec.File, rec.err)
-		if h := hint.Of(rec.err); h != "" {
+func (r *uploadRun) printRecord(rec *publish.Record) {
+	if rec.Err != nil {
+		fmt.Fprintf(r.o.Stderr, "ckanup: error: %s: %v\n", rec.File, rec.Err)
+		if h := hint.Of(rec.Err); h != "" {
 			fmt.Fprintf(r.o.Stderr, "ckanup: %s\n", h)
 		}
 	}
@@ -564,7 +453,7 @@ func (r *uploadRun) printRecord(rec *fileRecord) {
 		_ = json.NewEncoder(r.o.Stdout).Encode(rec)
 		return
 	}
-	if rec.err != nil {
+	if rec.Err != nil {
 		fmt.Fprintf(r.o.Stdout, "failed   %s\n", rec.File)
 		return
 	}
@@ -580,212 +469,18 @@ func (r *uploadRun) printRecord(rec *fileRecord) {
 		rec.ResourceID, upload.FormatSize(rec.Size), how, rec.SHA256, rec.URL)
 }
 
-// uploadOne sends one file (unless the resource or the object already holds it),
-// resuming an interrupted upload of it, and registers it.
-func (r *uploadRun) uploadOne(ctx context.Context, j *fileJob) *fileRecord {
-	rec := r.record(j)
-	start := r.o.Now()
-	prog := r.disp.track(j.in.Name, j.in.Size)
-	defer prog.done()
-	fail := func(err error) *fileRecord {
-		rec.Status, rec.err = "failed", err
-		rec.Duration = r.o.Now().Sub(start).Seconds()
-		return rec
-	}
+// uploadEvents passes the publishing flow's events to the display.
+type uploadEvents struct{ r *uploadRun }
 
-	if j.in.Path == "-" {
-		return r.finish(ctx, j, rec, start, func() (*upload.Result, error) {
-			return r.up.UploadStream(ctx, r.o.Stdin, upload.Job{Bucket: r.target.Bucket, Key: j.key, ContentType: j.mimetype,
-				Observer: prog, Metadata: r.objectMetadata(j)})
-		})
-	}
-	if j.resource != nil && !r.o.Force {
-		sum, same, err := sameAsResource(j.in.Path, j.resource)
-		if err != nil {
-			return fail(err)
-		}
-		if same {
-			rec.Status, rec.SHA256 = "skipped", sum
-			rec.Duration = r.o.Now().Sub(start).Seconds()
-			prog.Transferred(j.in.Size)
-			return rec
-		}
-	}
-
-	job := upload.Job{
-		Path: j.in.Path, Bucket: r.target.Bucket, Key: j.key, ContentType: j.mimetype, Observer: prog,
-		Metadata: r.objectMetadata(j),
-	}
-	var jr *journalRecorder
-	if j.plan.Multipart {
-		state, err := journal.StateOf(j.in.Path)
-		if err != nil {
-			return fail(fmt.Errorf("read %s: %w", j.in.Path, err))
-		}
-		lock, entry, err := r.openEntry(ctx, j, state)
-		if err != nil {
-			return fail(err)
-		}
-		defer lock.Unlock()
-		if entry == nil {
-			entry = &journal.Entry{Site: r.client.SiteURL(), DatasetID: r.dataset.ID, DatasetName: r.dataset.Name,
-				ResourceID: j.resourceID, ResourceName: j.in.Name, Bucket: r.target.Bucket, Key: j.key,
-				Endpoint: r.target.Endpoint, File: state, Args: r.o.Global.Args, Started: r.o.Now().UTC()}
-		} else if !entry.Completed {
-			job.Resume = resumeOf(entry)
-			r.notef("%s: resuming the interrupted upload %s (%s)", j.in.Path, entry.UploadID, describeEntry(entry))
-		}
-		jr = &journalRecorder{st: r.journal, id: journal.ID(r.client.SiteURL(), r.dataset.ID, state.Path), e: entry}
-		job.Recorder = jr
-	}
-
-	var res *upload.Result
-	found, err := false, error(nil)
-	if job.Resume == nil {
-		res, found, err = r.up.Match(ctx, job)
-		if found {
-			r.logf("%s: s3://%s/%s already holds this file; registering it without uploading", j.in.Path, res.Bucket, res.Key)
-			prog.Transferred(res.Size)
-		}
-	}
-	if err == nil && !found {
-		res, err = r.up.Upload(ctx, job)
-		if errors.Is(err, upload.ErrUploadGone) {
-			r.notef("%s: %v (aborted by a bucket lifecycle rule or by hand); starting afresh", j.in.Path, err)
-			job.Resume = nil
-			res, err = r.up.Upload(ctx, job)
-		}
-	}
-	if jr != nil {
-		if ferr := jr.flush(); ferr != nil {
-			r.notef("%s: could not write the upload journal: %v", j.in.Path, ferr)
-		}
-	}
-	if err != nil {
-		var me *upload.MultipartError
-		if errors.As(err, &me) && !me.Aborted && me.AbortErr == nil {
-			return fail(withHint(r.explainS3(err), "the upload is kept: run the same command again to resume it: "+resumeCommand(r.o.Global.Args)))
-		}
-		if jr != nil {
-			_ = r.journal.Delete(jr.id)
-		}
-		return fail(r.explainS3(err))
-	}
-	rec = r.registered(ctx, j, rec, res)
-	if rec.err == nil && jr != nil {
-		if err := r.journal.Delete(jr.id); err != nil {
-			r.notef("%s: %v", j.in.Path, err)
-		}
-	}
-	rec.Duration = r.o.Now().Sub(start).Seconds()
-	return rec
+func (e uploadEvents) Track(name string, size int64) publish.Progress {
+	return trackedFile{e.r.disp.track(name, size)}
 }
+func (e uploadEvents) Notef(format string, a ...any) { e.r.notef(format, a...) }
+func (e uploadEvents) Logf(format string, a ...any)  { e.r.logf(format, a...) }
 
-// finish runs an upload that keeps no journal and registers its result.
-func (r *uploadRun) finish(ctx context.Context, j *fileJob, rec *fileRecord, start time.Time, send func() (*upload.Result, error)) *fileRecord {
-	res, err := send()
-	if err != nil {
-		rec.Status, rec.err = "failed", r.explainS3(err)
-	} else {
-		rec = r.registered(ctx, j, rec, res)
-	}
-	rec.Duration = r.o.Now().Sub(start).Seconds()
-	return rec
-}
+type trackedFile struct{ *fileProgress }
 
-// registered registers a verified object and fills in the record.
-func (r *uploadRun) registered(ctx context.Context, j *fileJob, rec *fileRecord, res *upload.Result) *fileRecord {
-	rec.Uploaded = !res.Reused
-	rec.Size, rec.SHA256, rec.Parts, rec.PartSize = res.Size, res.SHA256, res.Parts, res.PartSize
-	status, err := r.register(ctx, j, res)
-	if err != nil {
-		rec.Status = "failed"
-		rec.err = withHint(fmt.Errorf("uploaded to s3://%s/%s, but registering it in CKAN failed: %w", res.Bucket, res.Key, err),
-			"the object is in place: re-run the same command to register it without uploading again")
-		return rec
-	}
-	rec.Status = status
-	return rec
-}
-
-func (r *uploadRun) objectMetadata(j *fileJob) map[string]string {
-	return map[string]string{
-		"ckan-site":        r.client.SiteURL(),
-		"ckan-dataset-id":  r.dataset.ID,
-		"ckan-resource-id": j.resourceID,
-		"ckan-user":        r.user.Name,
-	}
-}
-
-// sameAsResource says whether the resource already describes exactly this file:
-// same size and the same "sha256:" hash. The file is hashed only when the sizes agree.
-func sameAsResource(path string, res *ckan.Resource) (string, bool, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", false, err
-	}
-	want, isSHA := strings.CutPrefix(res.Hash, "sha256:")
-	if res.Size == nil || *res.Size != fi.Size() || !isSHA {
-		return "", false, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", false, fmt.Errorf("hash %s: %w", path, err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	return sum, strings.EqualFold(sum, want), nil
-}
-
-// register creates or updates the resource. Registrations into a dataset are
-// serialised: CKAN before 2.9.6 lost resources created concurrently.
-func (r *uploadRun) register(ctx context.Context, j *fileJob, res *upload.Result) (string, error) {
-	fields := map[string]any{
-		"name":          j.in.Name,
-		"url":           j.url,
-		"format":        j.format,
-		"mimetype":      j.mimetype,
-		"size":          res.Size,
-		"hash":          "sha256:" + res.SHA256,
-		"last_modified": r.o.Now().UTC().Format("2006-01-02T15:04:05"),
-		"s3_bucket":     res.Bucket,
-		"s3_key":        res.Key,
-	}
-	if r.o.Desc != "" {
-		fields["description"] = r.o.Desc
-	}
-	fields["id"] = j.resourceID
-	r.regMu.Lock()
-	defer r.regMu.Unlock()
-	if j.existing {
-		if _, err := r.client.ResourcePatch(ctx, fields); err != nil {
-			return "", fmt.Errorf("resource_patch %s: %w", j.resourceID, err)
-		}
-		return "updated", nil
-	}
-	fields["package_id"] = r.dataset.ID
-	if _, err := r.client.ResourceCreate(ctx, fields); err != nil {
-		return "", fmt.Errorf("resource_create %s: %w", j.resourceID, err)
-	}
-	return "created", nil
-}
-
-// explainS3 adds what to do to the S3 errors a person can fix.
-func (r *uploadRun) explainS3(err error) error {
-	switch {
-	case upload.APICode(err) == "NoSuchBucket":
-		return withHint(err, fmt.Sprintf("bucket %q does not exist there: check --bucket / CKANUP_BUCKET and the region or endpoint", r.target.Bucket))
-	case upload.IsAccessDenied(err):
-		return withHint(err, fmt.Sprintf("the AWS credentials were refused for s3://%s/%s: check them, their permissions and the bucket policy", r.target.Bucket, r.target.KeyPrefix))
-	case errors.Is(err, upload.ErrSourceChanged):
-		return withHint(err, "nothing was registered; upload the file again once it is no longer being written")
-	}
-	return err
-}
+func (t trackedFile) Finish(string) { t.done() }
 
 func firstNonEmpty(vs ...string) string {
 	for _, v := range vs {

@@ -4,16 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/creds"
 	"github.com/ckanup/ckanup/internal/journal"
+	"github.com/ckanup/ckanup/internal/publish"
 	"github.com/ckanup/ckanup/internal/scope"
 	"github.com/ckanup/ckanup/internal/upload"
 	"github.com/spf13/cobra"
@@ -100,89 +98,30 @@ and drop their journal entries. --dry-run shows what would go.
 	return cmd
 }
 
-// uploadInfo is one multipart upload, as the store and the journal know it.
-type uploadInfo struct {
-	UploadID  string    `json:"upload_id"`
-	Bucket    string    `json:"bucket"`
-	Key       string    `json:"key"`
-	Started   time.Time `json:"started"`
-	Parts     int       `json:"parts"`
-	Bytes     int64     `json:"bytes"`
-	InStore   bool      `json:"in_store"`
-	File      string    `json:"file,omitempty"`
-	Dataset   string    `json:"dataset,omitempty"`
-	Resumable string    `json:"resumable"`
-	Resume    string    `json:"resume_command,omitempty"`
-	Status    string    `json:"status,omitempty"` // abort: aborted, would abort, failed
-	Error     string    `json:"error,omitempty"`
-
-	journalID string
-}
-
 // listUploads gathers the uploads under the prefix from the store (directly, or
 // through the token endpoint) and from the journal.
-func listUploads(ctx context.Context, o *UploadsOptions) (*s3.Client, []*uploadInfo, error) {
-	client, target, store, err := o.storeUploads(ctx)
+func listUploads(ctx context.Context, o *UploadsOptions) (*s3.Client, *journal.Store, []*publish.UploadInfo, error) {
+	client, target, open, err := o.storeUploads(ctx)
 	if err != nil {
-		return nil, nil, err
-	}
-	prefix := target.DatasetPrefix
-	byID := map[string]*uploadInfo{}
-	var out []*uploadInfo
-	for _, su := range store {
-		info := &uploadInfo{UploadID: su.UploadID, Bucket: target.Bucket, Key: su.Key, Started: su.Initiated, InStore: true,
-			Resumable: "no: not started from this machine"}
-		if info.Parts, info.Bytes, err = countParts(ctx, client, info); err != nil {
-			return nil, nil, err
-		}
-		byID[info.UploadID] = info
-		out = append(out, info)
+		return nil, nil, nil, err
 	}
 	dir, err := journal.Dir(o.Getenv)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	st, err := journal.Open(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	entries, err := st.List()
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, l := range entries {
-		e := l.Entry
-		if e == nil || e.Bucket != target.Bucket || e.Endpoint != target.Endpoint || !strings.HasPrefix(e.Key, prefix) {
-			continue
-		}
-		info := byID[e.UploadID]
-		if info == nil {
-			info = &uploadInfo{UploadID: e.UploadID, Bucket: e.Bucket, Key: e.Key, Started: e.Started, Parts: len(e.Parts), Bytes: e.BytesDone()}
-			out = append(out, info)
-		}
-		info.journalID, info.File, info.Dataset = l.ID, e.File.Path, e.DatasetName
-		info.Resume = resumeCommand(e.Args)
-		switch now, err := journal.StateOf(e.File.Path); {
-		case !info.InStore && e.Completed:
-			info.Resumable = "completed: re-run to register it"
-		case !info.InStore:
-			info.Resumable = "no: gone from S3"
-		case err != nil:
-			info.Resumable = "no: " + err.Error()
-		case e.File.Changed(now) != "":
-			info.Resumable = "no: the file changed"
-		default:
-			info.Resumable = "yes"
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
-	return client, out, nil
+	list, err := publish.Uploads(ctx, client, publish.UploadsQuery{Bucket: target.Bucket, Endpoint: target.Endpoint,
+		Prefix: target.DatasetPrefix, Open: open, Journal: st})
+	return client, st, list, err
 }
 
 // storeUploads lists the open uploads in the bucket under the prefix (the
 // dataset's with --dataset): through the token endpoint when there is one, with
 // the server's permissions, else with ListMultipartUploads.
-func (o *UploadsOptions) storeUploads(ctx context.Context) (*s3.Client, creds.Target, []creds.EndpointUpload, error) {
+func (o *UploadsOptions) storeUploads(ctx context.Context) (*s3.Client, creds.Target, []publish.OpenUpload, error) {
 	var dataset *ckan.Dataset
 	// The CKAN settings are needed for --dataset and for a token endpoint; a
 	// plain listing of the bucket works without them.
@@ -208,11 +147,15 @@ func (o *UploadsOptions) storeUploads(ctx context.Context) (*s3.Client, creds.Ta
 		if err != nil {
 			return nil, creds.Target{}, nil, err
 		}
-		list, err := creds.ListEndpointUploads(ctx, tokenURL, settings.Token, dataset.ID, o.HTTPClient)
+		listed, err := creds.ListEndpointUploads(ctx, tokenURL, settings.Token, dataset.ID, o.HTTPClient)
 		if err != nil {
 			return nil, creds.Target{}, nil, err
 		}
-		return newS3Client(src), src.Target, list, nil
+		open := make([]publish.OpenUpload, len(listed))
+		for i, u := range listed {
+			open[i] = publish.OpenUpload{UploadID: u.UploadID, Key: u.Key, Initiated: u.Initiated}
+		}
+		return newS3Client(src), src.Target, open, nil
 	}
 	src, err := o.S3.source(ctx, o.Deps)
 	if err != nil {
@@ -226,60 +169,22 @@ func (o *UploadsOptions) storeUploads(ctx context.Context) (*s3.Client, creds.Ta
 		t.DatasetPrefix = t.KeyPrefix + "/"
 	}
 	client := newS3Client(src)
-	var list []creds.EndpointUpload
-	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(t.Bucket), Prefix: aws.String(t.DatasetPrefix)}
-	for {
-		page, err := client.ListMultipartUploads(ctx, in)
-		if err != nil {
-			return nil, t, nil, withHint(fmt.Errorf("list multipart uploads in s3://%s/%s: %w", t.Bucket, t.DatasetPrefix, err),
-				"listing uploads needs s3:ListBucketMultipartUploads on the bucket, or a token endpoint (--token-url)")
-		}
-		for _, u := range page.Uploads {
-			list = append(list, creds.EndpointUpload{UploadID: aws.ToString(u.UploadId), Key: aws.ToString(u.Key), Initiated: aws.ToTime(u.Initiated)})
-		}
-		if !aws.ToBool(page.IsTruncated) || aws.ToString(page.NextKeyMarker) == aws.ToString(in.KeyMarker) && aws.ToString(page.NextUploadIdMarker) == aws.ToString(in.UploadIdMarker) {
-			return client, t, list, nil
-		}
-		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
-	}
-}
-
-func countParts(ctx context.Context, c *s3.Client, info *uploadInfo) (int, int64, error) {
-	var n int
-	var bytes int64
-	in := &s3.ListPartsInput{Bucket: aws.String(info.Bucket), Key: aws.String(info.Key), UploadId: aws.String(info.UploadID)}
-	for page := 0; page <= upload.MaxParts/1000; page++ {
-		out, err := c.ListParts(ctx, in)
-		if upload.APICode(err) == "NoSuchUpload" {
-			return 0, 0, nil
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("list parts of %s: %w", info.UploadID, err)
-		}
-		for _, p := range out.Parts {
-			n++
-			bytes += aws.ToInt64(p.Size)
-		}
-		if !aws.ToBool(out.IsTruncated) || aws.ToString(out.NextPartNumberMarker) == aws.ToString(in.PartNumberMarker) {
-			break
-		}
-		in.PartNumberMarker = out.NextPartNumberMarker
-	}
-	return n, bytes, nil
+	open, err := publish.StoreUploads(ctx, client, t.Bucket, t.DatasetPrefix)
+	return client, t, open, err
 }
 
 func runUploadsList(ctx context.Context, o *UploadsOptions) error {
 	if o.Output != "text" && o.Output != "json" {
 		return usageErrorf("--output must be text or json")
 	}
-	_, list, err := listUploads(ctx, o)
+	_, _, list, err := listUploads(ctx, o)
 	if err != nil {
 		return err
 	}
 	return printUploads(o, list)
 }
 
-func printUploads(o *UploadsOptions, list []*uploadInfo) error {
+func printUploads(o *UploadsOptions, list []*publish.UploadInfo) error {
 	if o.Output == "json" {
 		enc := json.NewEncoder(o.Stdout)
 		for _, u := range list {
@@ -318,7 +223,7 @@ func printUploads(o *UploadsOptions, list []*uploadInfo) error {
 }
 
 func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
-	client, list, err := listUploads(ctx, o)
+	client, st, list, err := listUploads(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -327,7 +232,7 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 		wanted[id] = true
 	}
 	cutoff := o.Now().Add(-o.OlderThan)
-	var chosen []*uploadInfo
+	var chosen []*publish.UploadInfo
 	for _, u := range list {
 		switch {
 		case len(wanted) > 0 && !wanted[u.UploadID]:
@@ -341,28 +246,7 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 	for id := range wanted {
 		return usageErrorf("no upload %s under this prefix (see `ckanup uploads list`)", id)
 	}
-	var st *journal.Store
-	if dir, err := journal.Dir(o.Getenv); err == nil {
-		st, _ = journal.Open(dir)
-	}
-	failed := 0
-	for _, u := range chosen {
-		if o.DryRun {
-			u.Status = "would abort"
-			continue
-		}
-		if u.InStore {
-			if err := abortUpload(ctx, client, u.Bucket, u.Key, u.UploadID); err != nil {
-				u.Status, u.Error = "failed", err.Error()
-				failed++
-				continue
-			}
-		}
-		if u.journalID != "" && st != nil {
-			_ = st.Delete(u.journalID)
-		}
-		u.Status = "aborted"
-	}
+	failed := publish.Abort(ctx, client, st, chosen, o.DryRun)
 	if err := printUploads(o, chosen); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ckanup/ckanup/internal/publish"
 )
 
 func TestUploadsListAndAbort(t *testing.T) {
@@ -35,10 +36,10 @@ func TestUploadsListAndAbort(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("list: exit %d\n%s", r.code, r.stderr)
 	}
-	var list []uploadInfo
+	var list []publish.UploadInfo
 	dec := json.NewDecoder(strings.NewReader(r.stdout))
 	for dec.More() {
-		var u uploadInfo
+		var u publish.UploadInfo
 		if err := dec.Decode(&u); err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +48,7 @@ func TestUploadsListAndAbort(t *testing.T) {
 	if len(list) != 3 {
 		t.Fatalf("listed %d uploads under the dataset, want 3:\n%s", len(list), r.stdout)
 	}
-	var kept uploadInfo
+	var kept publish.UploadInfo
 	for _, u := range list {
 		if u.UploadID == other {
 			t.Errorf("an upload outside the dataset's prefix was listed")

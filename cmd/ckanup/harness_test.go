@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ckanup/ckanup/internal/ckansim"
+	"github.com/ckanup/ckanup/internal/publish"
 	"github.com/ckanup/ckanup/internal/s3store"
 )
 
@@ -170,12 +171,12 @@ func (e *testEnv) upload(args ...string) runResult {
 }
 
 // records parses NDJSON output.
-func records(t *testing.T, stdout string) []fileRecord {
+func records(t *testing.T, stdout string) []publish.Record {
 	t.Helper()
-	var recs []fileRecord
+	var recs []publish.Record
 	dec := json.NewDecoder(strings.NewReader(stdout))
 	for {
-		var r fileRecord
+		var r publish.Record
 		if err := dec.Decode(&r); err == io.EOF {
 			break
 		} else if err != nil {

@@ -17,7 +17,7 @@ const MaxKeyLen = 1024
 func ObjectKey(datasetPrefix, resourceID, name string) (string, error) {
 	key := datasetPrefix + resourceID + "/" + KeyName(name)
 	if len(key) > MaxKeyLen {
-		return "", fmt.Errorf("the object key would be %d bytes, over S3's %d", len(key), MaxKeyLen)
+		return "", fmt.Errorf("the object key would be %d bytes, over S3's 1,024", len(key))
 	}
 	return key, nil
 }

@@ -149,6 +149,9 @@ func New(api API, opts Options) *Uploader {
 // Plan returns how the file of the given size would be sent.
 func (u *Uploader) Plan(size int64) (Plan, error) { return NewPlan(size, u.opts.PartSize) }
 
+// PartSize is the starting part size, in bytes (Options.PartSize or its default).
+func (u *Uploader) PartSize() int64 { return u.opts.PartSize }
+
 type source struct {
 	f     *os.File
 	size  int64

@@ -1,4 +1,4 @@
-package main
+package publish
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ckanup/ckanup/internal/hint"
 	"github.com/ckanup/ckanup/internal/journal"
 	"github.com/ckanup/ckanup/internal/upload"
 )
@@ -22,17 +23,19 @@ type journalRecorder struct {
 	st    *journal.Store
 	id    string
 	e     *journal.Entry
+	now   func() time.Time
 	dirty bool
 	last  time.Time
 	err   error
 }
 
 func (j *journalRecorder) save() {
-	j.e.Updated = time.Now().UTC()
+	now := j.now()
+	j.e.Updated = now.UTC()
 	if err := j.st.Save(j.id, j.e); err != nil && j.err == nil {
 		j.err = err
 	}
-	j.dirty, j.last = false, time.Now()
+	j.dirty, j.last = false, now
 }
 
 func (j *journalRecorder) Created(uploadID string, partSize int64) {
@@ -41,7 +44,7 @@ func (j *journalRecorder) Created(uploadID string, partSize int64) {
 	if j.e.UploadID != uploadID {
 		j.e.Parts = nil
 		j.e.Completed = false
-		j.e.Started = time.Now().UTC()
+		j.e.Started = j.now().UTC()
 	}
 	j.e.UploadID, j.e.PartSize = uploadID, partSize
 	j.save()
@@ -61,7 +64,7 @@ func (j *journalRecorder) PartDone(n int, size int64, etag, crc string) {
 		j.e.Parts = append(j.e.Parts, p)
 	}
 	j.dirty = true
-	if time.Since(j.last) >= time.Second {
+	if j.now().Sub(j.last) >= time.Second {
 		j.save()
 	}
 }
@@ -91,54 +94,64 @@ func resumeOf(e *journal.Entry) *upload.Resume {
 	return r
 }
 
-// abortUpload aborts a multipart upload; one that is already gone is fine.
-func abortUpload(ctx context.Context, api interface {
+// Aborter is the S3 call that aborts a multipart upload.
+type Aborter interface {
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
-}, bucket, key, uploadID string) error {
+}
+
+// AbortUpload aborts a multipart upload, with a context that outlives ctx's
+// cancellation (a clean-up after Ctrl-C must still run) and a one-minute
+// timeout. An upload that is already gone (NoSuchUpload) is not an error.
+func AbortUpload(ctx context.Context, api Aborter, bucket, key, uploadID string) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	_, err := api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: aws.String(uploadID)})
 	if upload.APICode(err) == "NoSuchUpload" {
 		return nil
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("abort multipart upload %s of s3://%s/%s: %w", uploadID, bucket, key, err)
+	}
+	return nil
 }
 
 // openEntry takes the journal lock of a file's upload and loads what an earlier
 // run left: an upload to resume, or nothing. An entry that no longer fits (file
 // changed, different target) is aborted and dropped, saying so.
-func (r *uploadRun) openEntry(ctx context.Context, j *fileJob, state journal.FileState) (*journal.Lock, *journal.Entry, error) {
-	id := journal.ID(r.client.SiteURL(), r.dataset.ID, state.Path)
-	lock, err := r.journal.Lock(id)
+func (p *Publisher) openEntry(ctx context.Context, it *Item, state journal.FileState) (*journal.Lock, *journal.Entry, error) {
+	id := journal.ID(p.o.CKAN.SiteURL(), p.o.Dataset.ID, state.Path)
+	lock, err := p.o.Journal.Lock(id)
 	if errors.Is(err, journal.ErrBusy) {
-		return nil, nil, withHint(err, "wait for it to finish, or stop it; its journal is in "+r.journalDir)
+		return nil, nil, hint.With(err, "wait for it to finish, or stop it; its journal is in "+p.o.JournalDir)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := r.journal.Load(id)
+	e, err := p.o.Journal.Load(id)
 	if err != nil {
-		r.notef("%s: %v; starting afresh (an upload it recorded may be left in S3: see `ckanup uploads list`)", j.in.Path, err)
+		p.o.Events.Notef("%s: %v; starting afresh (an upload it recorded may be left in S3: see `ckanup uploads list`)", it.File.Path, err)
 		return lock, nil, nil
 	}
 	if e == nil {
 		return lock, nil, nil
 	}
+	t := p.o.Target
 	why := state.Changed(e.File)
-	if why == "" && (e.Bucket != r.target.Bucket || e.Key != j.key || e.Endpoint != r.target.Endpoint) {
+	if why == "" && (e.Bucket != t.Bucket || e.Key != it.Key || e.Endpoint != t.Endpoint) {
 		why = "it now goes to another object"
 	}
 	if why == "" && e.Completed {
 		return lock, e, nil // only the registration is left
 	}
 	if why != "" {
-		r.notef("%s: %s since the interrupted upload %s; aborting that upload and starting afresh", j.in.Path, why, e.UploadID)
-		if e.Bucket == r.target.Bucket && e.Endpoint == r.target.Endpoint {
-			if err := abortUpload(ctx, r.api, e.Bucket, e.Key, e.UploadID); err != nil {
-				r.notef("%s: could not abort upload %s of s3://%s/%s: %v (see `ckanup uploads list`)", j.in.Path, e.UploadID, e.Bucket, e.Key, err)
+		p.o.Events.Notef("%s: %s since the interrupted upload %s; aborting that upload and starting afresh", it.File.Path, why, e.UploadID)
+		if e.Bucket == t.Bucket && e.Endpoint == t.Endpoint {
+			if err := AbortUpload(ctx, p.o.S3, e.Bucket, e.Key, e.UploadID); err != nil {
+				p.o.Events.Notef("%s: could not abort: %v (see `ckanup uploads list`)", it.File.Path, err)
 			}
 		}
-		if err := r.journal.Delete(id); err != nil {
+		if err := p.o.Journal.Delete(id); err != nil {
+			lock.Unlock()
 			return nil, nil, err
 		}
 		return lock, nil, nil
@@ -146,8 +159,9 @@ func (r *uploadRun) openEntry(ctx context.Context, j *fileJob, state journal.Fil
 	return lock, e, nil
 }
 
-// resumeCommand is the command line that resumes the run, quoted for a shell.
-func resumeCommand(args []string) string {
+// ResumeCommand is the command line that resumes a run, quoted for a POSIX
+// shell; args are the arguments after "ckanup".
+func ResumeCommand(args []string) string {
 	q := make([]string, 0, len(args)+1)
 	q = append(q, "ckanup")
 	for _, a := range args {

@@ -1,0 +1,309 @@
+// Package publish is ckanup's publishing flow for one dataset: it decides which
+// resource each file becomes and where its object goes, whether the file can be
+// skipped, matched to an object already in S3, or resumed from an interrupted
+// multipart upload, sends it with the upload engine, and registers the verified
+// object as a CKAN resource. It also lists and aborts the multipart uploads a
+// run left behind.
+//
+// The command line (cmd/ckanup) gives it options and an Events sink for the
+// display; this package never prints. The shape follows restic's
+// internal/archiver under cmd/restic/cmd_backup.go.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/ckanup/ckanup/internal/ckan"
+	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/ckanup/ckanup/internal/failure"
+	"github.com/ckanup/ckanup/internal/fileformat"
+	"github.com/ckanup/ckanup/internal/journal"
+	"github.com/ckanup/ckanup/internal/scope"
+	"github.com/ckanup/ckanup/internal/upload"
+	"github.com/google/uuid"
+)
+
+// resourceNamespace derives stable resource ids from (site, dataset, name), so a
+// re-run after a failed registration finds the object it already uploaded.
+var resourceNamespace = uuid.MustParse("6f1d7a52-3c5e-4c1e-9a57-2b8f0e3d4c61")
+
+// StdinPath is the File.Path of standard input.
+const StdinPath = "-"
+
+// Statuses of a Record.
+const (
+	StatusCreated = "created"
+	StatusUpdated = "updated"
+	StatusSkipped = "skipped"
+	StatusFailed  = "failed"
+	StatusPlanned = "planned"
+)
+
+// CKAN is the part of the CKAN client the flow calls; *ckan.Client satisfies it.
+type CKAN interface {
+	SiteURL() string
+	ResourceCreate(ctx context.Context, fields map[string]any) (*ckan.Resource, error)
+	ResourcePatch(ctx context.Context, fields map[string]any) (*ckan.Resource, error)
+}
+
+// Events hears what a run does, for the display. Calls may come from several
+// goroutines.
+type Events interface {
+	// Track starts following one file of size bytes (-1: unknown, standard
+	// input); Finish is called on what it returns once the file's outcome is
+	// known.
+	Track(name string, size int64) Progress
+	// Notef reports something the person should know (a resumed upload, an
+	// upload found gone, a journal that could not be written).
+	Notef(format string, a ...any)
+	// Logf reports a step, shown with --verbose.
+	Logf(format string, a ...any)
+}
+
+// Progress follows one file: the engine's Observer, plus its end.
+type Progress interface {
+	upload.Observer
+	// Finish marks the file's end with one of the Status* values.
+	Finish(status string)
+}
+
+// File is one local file (or standard input) to publish.
+type File struct {
+	Path string // as found on disk; StdinPath for standard input
+	Name string // the resource name
+	Size int64  // bytes; -1 for standard input
+}
+
+// Options configure a Publisher for one dataset. Zero values mean the
+// documented defaults.
+type Options struct {
+	CKAN    CKAN
+	Dataset *ckan.Dataset
+	// User is the CKAN user name, recorded in the object's metadata.
+	User string
+	// Target is the bucket and the dataset's key prefix (Target.DatasetPrefix).
+	Target creds.Target
+	// S3 is the client the engine uses; AbortMultipartUpload is called on it
+	// when an interrupted upload no longer fits its file.
+	S3       upload.API
+	Uploader *upload.Uploader
+	// Journal records multipart uploads so a later run resumes them; nil keeps
+	// none. JournalDir is named in messages.
+	Journal    *journal.Store
+	JournalDir string
+	// ObjectURL is the URL registered on the resource for an object key.
+	ObjectURL func(key string) string
+
+	// Description and Format set those resource fields (Format: default from
+	// the file name's extension).
+	Description, Format string
+	// ResourceID names the existing resource to update (one file only).
+	ResourceID string
+	// Force sends the file even when the resource already describes it.
+	Force bool
+	// Args are the command line, repeated in "run it again" messages.
+	Args []string
+	// FilesInFlight bounds the files sent at once (the engine's request pool
+	// bounds requests). Default 4.
+	FilesInFlight int
+	// Stdin is read for File.Path StdinPath.
+	Stdin io.Reader
+	// Now is the clock. Default time.Now.
+	Now    func() time.Time
+	Events Events
+}
+
+// Publisher publishes files into one dataset.
+type Publisher struct {
+	o     Options
+	regMu sync.Mutex // registrations into the dataset, one at a time
+}
+
+// New returns a Publisher for o.
+func New(o Options) *Publisher {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.FilesInFlight <= 0 {
+		o.FilesInFlight = 4
+	}
+	if o.Events == nil {
+		o.Events = nopEvents{}
+	}
+	return &Publisher{o: o}
+}
+
+// Item is one planned file: the resource it becomes and the object it goes to.
+type Item struct {
+	File       File
+	ResourceID string
+	// Resource is the dataset's resource this file updates; nil when a new
+	// resource is created.
+	Resource *ckan.Resource
+	Key      string
+	URL      string
+	Plan     upload.Plan
+	Format   string
+	Mimetype string
+}
+
+// Existing reports whether the item updates a resource the dataset holds.
+func (it *Item) Existing() bool { return it.Resource != nil }
+
+// Record is one file's outcome, printed as a text line or a JSON object.
+type Record struct {
+	Type       string  `json:"type"` // always "file"
+	File       string  `json:"file"`
+	Dataset    string  `json:"dataset"`
+	ResourceID string  `json:"resource_id"`
+	URL        string  `json:"url,omitempty"`
+	Bucket     string  `json:"bucket"`
+	Key        string  `json:"key"`
+	Size       int64   `json:"size"`
+	SHA256     string  `json:"sha256,omitempty"`
+	Parts      int     `json:"parts"`
+	PartSize   int64   `json:"part_size"`
+	Status     string  `json:"status"` // created, updated, skipped, failed, planned
+	Uploaded   bool    `json:"uploaded"`
+	Error      string  `json:"error,omitempty"`
+	Duration   float64 `json:"duration_s"`
+
+	// Name is the resource name; Err the failure behind Status "failed".
+	Name string `json:"-"`
+	Err  error  `json:"-"`
+}
+
+// Plan decides, for each file, the resource it becomes and the object key.
+// The resource is the one named by Options.ResourceID, else the dataset's live
+// resource of the same name, else a new one whose id is derived from the site,
+// dataset and name. Errors are failure.Usage errors naming the file.
+func (p *Publisher) Plan(files []File) ([]*Item, error) {
+	items := make([]*Item, len(files))
+	for i, f := range files {
+		it, err := p.plan(f)
+		if err != nil {
+			return nil, err
+		}
+		items[i] = it
+	}
+	return items, nil
+}
+
+func (p *Publisher) plan(f File) (*Item, error) {
+	d := p.o.Dataset
+	it := &Item{File: f}
+	switch {
+	case p.o.ResourceID != "":
+		for i, res := range d.Resources {
+			if res.ID == p.o.ResourceID {
+				it.ResourceID, it.Resource = res.ID, &d.Resources[i]
+			}
+		}
+		if it.Resource == nil {
+			return nil, failure.Wrap(failure.NotFound, fmt.Errorf("resource %s is not in dataset %s", p.o.ResourceID, d.Name))
+		}
+	default:
+		for i, res := range d.Resources {
+			if res.Name == f.Name && res.State != "deleted" {
+				it.ResourceID, it.Resource = res.ID, &d.Resources[i]
+				break
+			}
+		}
+		if it.Resource == nil {
+			it.ResourceID = DerivedResourceID(p.o.CKAN.SiteURL(), d.ID, f.Name)
+		}
+	}
+	key, err := scope.ObjectKey(p.o.Target.DatasetPrefix, it.ResourceID, f.Name)
+	if err != nil {
+		return nil, failure.Wrap(failure.Usage, fmt.Errorf("%s: %w: use a shorter --name or a shallower directory", f.Path, err))
+	}
+	it.Key = key
+	it.URL = p.o.ObjectURL(key)
+	it.Format, it.Mimetype = fileformat.Of(f.Name)
+	if p.o.Format != "" {
+		it.Format = p.o.Format
+	}
+	if f.Path == StdinPath {
+		it.Plan = upload.Plan{Size: -1, PartSize: p.o.Uploader.PartSize(), Parts: -1, Multipart: true}
+		return it, nil
+	}
+	plan, err := p.o.Uploader.Plan(f.Size)
+	if err != nil {
+		return nil, failure.Wrap(failure.Usage, fmt.Errorf("%s: %w", f.Path, err))
+	}
+	it.Plan = plan
+	return it, nil
+}
+
+// DerivedResourceID is the stable id of a new resource: a UUIDv5 of the site,
+// the dataset id and the resource name, so that a re-run finds the object an
+// earlier run uploaded under it.
+func DerivedResourceID(site, datasetID, name string) string {
+	return uuid.NewSHA1(resourceNamespace, []byte(site+"\n"+datasetID+"\n"+name)).String()
+}
+
+// Record returns the record of an item before anything happened to it.
+func (p *Publisher) Record(it *Item) *Record {
+	return &Record{Type: "file", File: it.File.Path, Dataset: p.o.Dataset.Name, ResourceID: it.ResourceID, URL: it.URL,
+		Bucket: p.o.Target.Bucket, Key: it.Key, Size: it.File.Size, Parts: it.Plan.Parts, PartSize: it.Plan.PartSize, Name: it.File.Name}
+}
+
+// Run publishes the items, FilesInFlight at a time, sharing the engine's request
+// pool, and calls done with each record as soon as its file has finished
+// (from one goroutine at a time). It returns every record, in the order they
+// finished. When ctx is cancelled, files not yet started fail with ctx's error.
+func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) []*Record {
+	results := make(chan *Record)
+	slots := make(chan struct{}, p.o.FilesInFlight)
+	var wg sync.WaitGroup
+	for _, it := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				rec := p.Record(it)
+				rec.Status, rec.Err = StatusFailed, ctx.Err()
+				results <- rec
+				return
+			}
+			defer func() { <-slots }()
+			results <- p.One(ctx, it)
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+	var all []*Record
+	for rec := range results {
+		if rec.Err != nil {
+			rec.Error = rec.Err.Error()
+		}
+		all = append(all, rec)
+		if done != nil {
+			done(rec)
+		}
+	}
+	return all
+}
+
+type nopEvents struct{}
+
+func (nopEvents) Track(string, int64) Progress { return nopProgress{} }
+func (nopEvents) Notef(string, ...any)         {}
+func (nopEvents) Logf(string, ...any)          {}
+
+type nopProgress struct{ upload.NopObserver }
+
+func (nopProgress) Finish(string) {}
+
+// errorsAsMultipart reports err's *upload.MultipartError, if any.
+func errorsAsMultipart(err error) (*upload.MultipartError, bool) {
+	var me *upload.MultipartError
+	ok := errors.As(err, &me)
+	return me, ok
+}

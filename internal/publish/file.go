@@ -83,7 +83,7 @@ func (p *Publisher) One(ctx context.Context, it *Item) *Record {
 
 	var res *upload.Result
 	found, err := false, error(nil)
-	if job.Resume == nil {
+	if job.Resume == nil && !p.o.Force { // --force sends the bytes again, whatever S3 holds
 		res, found, err = p.o.Uploader.Match(ctx, job)
 		if found {
 			p.o.Events.Logf("%s: s3://%s/%s already holds this file; registering it without uploading", it.File.Path, res.Bucket, res.Key)

@@ -81,7 +81,7 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("version: %q", r.stdout)
 	}
 	r = e.run(context.Background(), "", "upload", "--help")
-	for _, want := range []string{"Exit codes:", "130", "--part-size", "--dry-run", "CKANUP_BUCKET"} {
+	for _, want := range []string{"Exit codes", "130", "--part-size", "--dry-run", "CKANUP_BUCKET"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("upload --help lacks %q", want)
 		}

@@ -28,6 +28,8 @@ func newLoginCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
 		Long: `Read a CKAN API token (typed without echo, or from stdin with --token-stdin),
 check it with CKAN's user_show, and save the site and token in a profile in
 $XDG_CONFIG_HOME/ckanup/config.json (file mode 0600, directory 0700).
+The token goes in both the Authorization and the X-CKAN-API-Key header unless
+--token-header (or CKANUP_TOKEN_HEADER) names one; that choice is saved too.
 When the site redirects (http:// to https://, a new host), the URL it settles on
 is saved, since later commands refuse to follow redirects. CKAN_URL and
 CKAN_API_TOKEN, when set, override the profile.
@@ -72,10 +74,15 @@ func runLogin(ctx context.Context, o *LoginOptions) error {
 	if token == "" {
 		return usageErrorf("empty token")
 	}
+	header, headerSource, err := resolveTokenHeader(o.Global, o.Getenv, "", "")
+	if err != nil {
+		return err
+	}
 	c, err := ckan.New(site, token, o.HTTPClient)
 	if err != nil {
 		return &usageError{err}
 	}
+	c.TokenHeader = header
 	// Store the URL the site settles on after its redirects (http → https, a
 	// new host), since every later call refuses to follow one.
 	settled, err := c.SettledSiteURL(ctx)
@@ -87,10 +94,11 @@ func runLogin(ctx context.Context, o *LoginOptions) error {
 		if c, err = ckan.New(settled, token, o.HTTPClient); err != nil {
 			return &usageError{err}
 		}
+		c.TokenHeader = header
 	}
 	u, err := c.CurrentUser(ctx)
 	if err != nil {
-		return withHint(fmt.Errorf("%s: %w", c.SiteURL(), err), "check that the token was copied whole and has not been revoked")
+		return withHint(fmt.Errorf("%s: %w", c.SiteURL(), err), tokenRefusedHint(c))
 	}
 	dir, err := config.Dir(o.Getenv)
 	if err != nil {
@@ -101,12 +109,16 @@ func runLogin(ctx context.Context, o *LoginOptions) error {
 		return err
 	}
 	name := o.Global.Profile
-	f.Profiles[name] = config.Profile{CKANURL: c.SiteURL(), APIToken: token, User: u.Name, TokenURL: o.TokenURL}
-	p, err := config.Save(dir, f)
+	p := config.Profile{CKANURL: c.SiteURL(), APIToken: token, User: u.Name, TokenURL: o.TokenURL}
+	if headerSource != "default" {
+		p.TokenHeader = header
+	}
+	f.Profiles[name] = p
+	path, err := config.Save(dir, f)
 	if err != nil {
 		return fmt.Errorf("save profile: %w", err)
 	}
-	fmt.Fprintf(o.Stdout, "Logged in to %s as %s; profile %q saved in %s\n", c.SiteURL(), u.Name, name, p)
+	fmt.Fprintf(o.Stdout, "Logged in to %s as %s; profile %q saved in %s\n", c.SiteURL(), u.Name, name, path)
 	return nil
 }
 

@@ -132,3 +132,49 @@ func TestLoginStoresSettledURL(t *testing.T) {
 		t.Errorf("%d calls reached CKAN through the redirect", n)
 	}
 }
+
+// TestTokenHeaderSetting: on a site that reads only X-CKAN-API-Key, the default
+// (both headers) works; --token-header Authorization is refused with a hint
+// naming apitoken_header_name; login saves the chosen header in the profile and
+// later commands use it; CKANUP_TOKEN_HEADER chooses too; a bad value is a
+// usage error.
+func TestTokenHeaderSetting(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	e.ckan.TokenHeader = "X-CKAN-API-Key"
+	if r := e.run(context.Background(), "", "whoami"); r.code != 0 {
+		t.Fatalf("default headers: exit %d\n%s", r.code, r.stderr)
+	}
+	r := e.run(context.Background(), "", "whoami", "--token-header", "Authorization")
+	if r.code != exitAuth || !strings.Contains(r.stderr, "sent in Authorization") || !strings.Contains(r.stderr, "apitoken_header_name") {
+		t.Fatalf("Authorization only: exit %d\n%s", r.code, r.stderr)
+	}
+	e.vars["CKANUP_TOKEN_HEADER"] = "authorization"
+	if r := e.run(context.Background(), "", "whoami"); r.code != exitAuth {
+		t.Errorf("CKANUP_TOKEN_HEADER=authorization: exit %d", r.code)
+	}
+	delete(e.vars, "CKANUP_TOKEN_HEADER")
+	if r := e.run(context.Background(), "", "whoami", "--token-header", "Bearer"); r.code != exitUsage {
+		t.Errorf("bad header: exit %d\n%s", r.code, r.stderr)
+	}
+
+	token := e.world.Editor.Token
+	delete(e.vars, "CKAN_API_TOKEN")
+	site := e.vars["CKAN_URL"]
+	delete(e.vars, "CKAN_URL")
+	r = e.run(context.Background(), token+"\n", "login", "--ckan-url", site, "--token-stdin", "--token-header", "x-ckan-api-key")
+	if r.code != 0 {
+		t.Fatalf("login: exit %d\n%s", r.code, r.stderr)
+	}
+	b, _ := os.ReadFile(filepath.Join(e.vars["XDG_CONFIG_HOME"], "ckanup", "config.json"))
+	if !strings.Contains(string(b), `"token_header": "X-CKAN-API-Key"`) {
+		t.Fatalf("profile: %s", b)
+	}
+	// Only X-CKAN-API-Key now: a site reading only Authorization refuses it.
+	e.ckan.TokenHeader = "Authorization"
+	if r := e.run(context.Background(), "", "whoami"); r.code != exitAuth || !strings.Contains(r.stderr, "sent in X-CKAN-API-Key") {
+		t.Errorf("profile header: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := e.run(context.Background(), "", "whoami", "--token-header", "both"); r.code != 0 {
+		t.Errorf("--token-header both over the profile: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -70,6 +70,7 @@ See docs/token-endpoint.md for the IAM role, TLS and a systemd unit.
 	f.StringVar(&o.ConfigFile, "config", "", "JSON config file")
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:8787", "listen address")
 	f.StringVar(&c.CKANURL, "ckan-url", "", "CKAN site URL")
+	f.StringVar(&c.CKANTokenHeader, "token-header", "", "header(s) callers' tokens are sent to CKAN in: Authorization, X-CKAN-API-Key or both (default both; callers may use either)")
 	f.StringVar(&c.Bucket, "bucket", "", "S3 bucket")
 	f.StringVar(&c.Region, "region", "", "AWS region of the bucket")
 	f.StringVar(&c.RoleARN, "role-arn", "", "IAM role to assume for the credentials handed out")

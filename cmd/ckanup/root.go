@@ -53,6 +53,7 @@ func DefaultDeps() *Deps {
 type GlobalOptions struct {
 	CKANURL      string
 	APITokenFile string
+	TokenHeader  string
 	Profile      string
 	Verbose      bool
 	Quiet        bool
@@ -143,6 +144,7 @@ Start with 'ckanup demo' to see it work against a local sandbox, then
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.CKANURL, "ckan-url", "", "CKAN site URL (env CKAN_URL, else the login profile)")
 	pf.StringVar(&g.APITokenFile, "api-token-file", "", "read the CKAN API token from this file (else env CKAN_API_TOKEN, else the login profile)")
+	pf.StringVar(&g.TokenHeader, "token-header", "", "header(s) the CKAN API token goes in: Authorization, X-CKAN-API-Key, or both (default both; env CKANUP_TOKEN_HEADER, else the login profile)")
 	pf.StringVar(&g.Profile, "profile", "default", "login profile to use (env CKANUP_PROFILE)")
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "report retries, refreshes and each step on stderr")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print nothing but errors and results")

@@ -16,7 +16,31 @@ import (
 type ckanSettings struct {
 	URL, Token             string
 	URLSource, TokenSource string
-	Profile                config.Profile
+	// TokenHeader is the one header the token goes in ("" both), from
+	// TokenHeaderSource.
+	TokenHeader, TokenHeaderSource string
+	Profile                        config.Profile
+}
+
+// resolveTokenHeader picks the token header setting: --token-header, then
+// CKANUP_TOKEN_HEADER, then profile (when given). It returns the value for
+// ckan.Client.TokenHeader and where it came from.
+func resolveTokenHeader(g *GlobalOptions, getenv func(string) string, profile, profileName string) (string, string, error) {
+	raw, src := g.TokenHeader, "--token-header"
+	switch {
+	case raw != "":
+	case getenv("CKANUP_TOKEN_HEADER") != "":
+		raw, src = getenv("CKANUP_TOKEN_HEADER"), "CKANUP_TOKEN_HEADER"
+	case profile != "":
+		raw, src = profile, "profile "+profileName
+	default:
+		return "", "default", nil
+	}
+	h, err := ckan.ParseTokenHeader(raw)
+	if err != nil {
+		return "", "", usageErrorf("%s: %v", src, err)
+	}
+	return h, src, nil
 }
 
 // resolveCKAN applies the precedence: flags, then environment, then the profile.
@@ -67,6 +91,13 @@ func resolveCKAN(deps *Deps, g *GlobalOptions) (*ckanSettings, error) {
 	case p.APIToken != "" && sameSite(p.CKANURL, s.URL):
 		s.Token, s.TokenSource = p.APIToken, "profile "+profileName
 	}
+	profileHeader := ""
+	if sameSite(p.CKANURL, s.URL) {
+		profileHeader = p.TokenHeader
+	}
+	if s.TokenHeader, s.TokenHeaderSource, err = resolveTokenHeader(g, deps.Getenv, profileHeader, profileName); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -95,6 +126,7 @@ func (s *ckanSettings) client(deps *Deps, g *GlobalOptions) (*ckan.Client, error
 		return nil, &usageError{err}
 	}
 	c.UserAgent = "ckanup/" + version
+	c.TokenHeader = s.TokenHeader
 	if g.Verbose {
 		c.OnRetry = func(action string, attempt int, delay time.Duration, err error) {
 			fmt.Fprintf(deps.Stderr, "ckanup: retry: CKAN %s attempt %d failed: %v; retrying in %s\n", action, attempt, err, delay.Round(time.Millisecond))
@@ -112,11 +144,22 @@ func whoAmI(ctx context.Context, c *ckan.Client, s *ckanSettings) (*ckan.User, e
 	}
 	u, err := c.CurrentUser(ctx)
 	if errors.Is(err, ckan.ErrNotAuthenticated) {
-		return nil, withHint(fmt.Errorf("%s (token from %s): %w", c.SiteURL(), s.TokenSource, err),
-			"create a new API token in CKAN (your user page → API Tokens) and run `ckanup login` or set CKAN_API_TOKEN")
+		return nil, withHint(fmt.Errorf("%s (token from %s): %w", c.SiteURL(), s.TokenSource, err), tokenRefusedHint(c))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("check the API token: %w", err)
 	}
 	return u, nil
+}
+
+// tokenRefusedHint says what to do when CKAN treats the token as anonymous:
+// the token may be wrong, or the site reads it from another header.
+func tokenRefusedHint(c *ckan.Client) string {
+	other := "--token-header X-CKAN-API-Key or --token-header Authorization"
+	if hs := c.TokenHeaders(); len(hs) == 1 {
+		other = "--token-header both"
+	}
+	return "check that the token was copied whole and is not expired or revoked (else create a new one on your CKAN user page → API Tokens); " +
+		"if it is right, the site may read the token from another header: its administrator's apitoken_header_name setting " +
+		"(apikey_header_name before CKAN 2.11) names it, and a proxy in front of CKAN may drop one; try " + other
 }

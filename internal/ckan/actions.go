@@ -16,8 +16,9 @@ func (c *Client) StatusShow(ctx context.Context) (*Status, error) {
 	return &s, nil
 }
 
-// CurrentUser returns the user the token belongs to, or ErrNotAuthenticated when
-// CKAN does not know the token (user_show without an id answers 404 then).
+// CurrentUser returns the user the token belongs to, or a *TokenRefusedError
+// (errors.Is ErrNotAuthenticated) naming the headers sent when CKAN does not
+// know the token: user_show without an id answers 404 to an anonymous caller.
 func (c *Client) CurrentUser(ctx context.Context) (*User, error) {
 	if c.token == "" {
 		return nil, fmt.Errorf("no API token: %w", ErrNotAuthenticated)
@@ -25,7 +26,7 @@ func (c *Client) CurrentUser(ctx context.Context) (*User, error) {
 	var u User
 	if err := c.call(ctx, "user_show", nil, nil, &u); err != nil {
 		if IsNotFound(err) {
-			return nil, ErrNotAuthenticated
+			return nil, &TokenRefusedError{Headers: c.TokenHeaders()}
 		}
 		return nil, err
 	}

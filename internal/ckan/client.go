@@ -1,7 +1,9 @@
 // Package ckan is a client for the parts of CKAN's action API that ckanup uses.
 //
-// The API token is sent as "Authorization: <token>" (no Bearer prefix), as CKAN
-// expects. It never appears in an error, a URL or a log line.
+// The API token is sent bare (no Bearer prefix), by default in both the
+// Authorization and the X-CKAN-API-Key header, so that a site reading either
+// accepts it (see TokenHeader). It never appears in an error, a URL or a log
+// line.
 package ckan
 
 import (
@@ -31,6 +33,12 @@ type Client struct {
 	http, follow *http.Client
 	// UserAgent is sent with every request.
 	UserAgent string
+	// TokenHeader names the one header the token is sent in: HeaderAuthorization
+	// or HeaderAPIKey. Empty (the default) sends it in both, which every CKAN
+	// 2.9–2.11 accepts whatever its apitoken_header_name says, as long as no
+	// proxy in front of CKAN uses the Authorization header for its own login.
+	// Use ParseTokenHeader to read a setting.
+	TokenHeader string
 	// MaxAttempts bounds the tries of one call that failed on the network or with a
 	// 429/502/503/504 answer. Zero means 4.
 	MaxAttempts int
@@ -150,7 +158,9 @@ func (c *Client) once(ctx context.Context, action string, q url.Values, payload 
 		req.Header.Set("User-Agent", c.UserAgent)
 	}
 	if c.token != "" {
-		req.Header.Set("Authorization", c.token)
+		for _, h := range c.TokenHeaders() {
+			req.Header.Set(h, c.token)
+		}
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

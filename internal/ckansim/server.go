@@ -64,6 +64,11 @@ type Server struct {
 	SiteURL string
 	// CollaboratorsEnabled mirrors ckan.auth.allow_dataset_collaborators (off by default).
 	CollaboratorsEnabled bool
+	// TokenHeader is the one header a token is read from, like a site whose
+	// apitoken_header_name names it behind a proxy that drops the other. Empty
+	// reads X-CKAN-API-Key, then Authorization, as CKAN 2.9 and 2.10 do with
+	// their default settings (ckan/views/__init__.py _get_user_for_apitoken).
+	TokenHeader string
 	intercept            func(w http.ResponseWriter, r *http.Request, action string) bool
 	now                  func() time.Time
 }
@@ -354,10 +359,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	caller := s.userByToken(r.Header.Get("Authorization"))
+	caller := s.userByToken(s.tokenOf(r))
 	a := fn(s, caller, params)
 	s.mu.Unlock()
 	s.write(w, action, caller, a)
+}
+
+// tokenOf is the API token of a request as this site reads it. Call with s.mu held.
+func (s *Server) tokenOf(r *http.Request) string {
+	if s.TokenHeader != "" {
+		return r.Header.Get(s.TokenHeader)
+	}
+	if t := r.Header.Get("X-CKAN-API-Key"); t != "" {
+		return t
+	}
+	return r.Header.Get("Authorization")
 }
 
 func (s *Server) write(w http.ResponseWriter, action string, caller *User, a answer) {

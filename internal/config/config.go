@@ -24,6 +24,9 @@ type Profile struct {
 	User     string `json:"user,omitempty"`
 	// TokenURL is the ckanup token endpoint for this site, if it has one.
 	TokenURL string `json:"token_url,omitempty"`
+	// TokenHeader is the header the API token is sent in ("Authorization",
+	// "X-CKAN-API-Key"); empty sends both (see ckan.ParseTokenHeader).
+	TokenHeader string `json:"token_header,omitempty"`
 }
 
 // File is the whole profile file.

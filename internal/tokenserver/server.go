@@ -7,7 +7,9 @@
 // DELETE /v1/uploads/<id>?dataset=…&key=…
 // GET  /healthz, GET /metrics
 //
-// Callers authenticate with their CKAN API token ("Authorization: <token>").
+// Callers authenticate with their CKAN API token, in the X-CKAN-API-Key or the
+// Authorization header (read as CKAN reads them); the server asks CKAN with the
+// header(s) Config.CKANTokenHeader names.
 // There are no cookies, no JSONP, and no CORS unless one origin is allowed.
 package tokenserver
 
@@ -29,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/scope"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"golang.org/x/time/rate"
 )
 
@@ -45,11 +48,15 @@ type S3API interface {
 
 // Config is the server's configuration. Zero values mean the documented defaults.
 type Config struct {
-	CKANURL   string
-	Bucket    string
-	Region    string
-	RoleARN   string
-	KeyPrefix string
+	CKANURL string
+	// CKANTokenHeader is the header the server sends callers' tokens to CKAN
+	// in: "Authorization", "X-CKAN-API-Key", or "" / "both" for both (see
+	// ckan.ParseTokenHeader).
+	CKANTokenHeader string
+	Bucket          string
+	Region          string
+	RoleARN         string
+	KeyPrefix       string
 	// EnabledOrgs are organization names whose datasets get credentials; "*"
 	// means all; empty means none.
 	EnabledOrgs []string
@@ -69,6 +76,10 @@ type Config struct {
 	CKANTimeout, STSTimeout time.Duration
 	// AllowShortDuration lets tests issue credentials below STS's 15 minutes.
 	AllowShortDuration bool
+	// MaxLimiterKeys bounds each rate limiter's memory: at most this many
+	// client addresses and this many tokens are tracked, least recently seen
+	// forgotten first. Default 50,000.
+	MaxLimiterKeys int
 	// TrustForwardedFor takes the client address from the last X-Forwarded-For
 	// entry when the peer is on loopback (a reverse proxy on the same host), so
 	// per-address limits and the audit log see the real client.
@@ -94,6 +105,10 @@ func (c Config) withDefaults() Config {
 	if c.STSTimeout == 0 {
 		c.STSTimeout = 10 * time.Second
 	}
+	if c.MaxLimiterKeys <= 0 {
+		c.MaxLimiterKeys = 50_000
+	}
+	c.CKANTokenHeader, _ = ckan.ParseTokenHeader(c.CKANTokenHeader)
 	return c
 }
 
@@ -101,6 +116,9 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	var errs []error
 	if _, err := ckan.ParseSiteURL(c.CKANURL); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := ckan.ParseTokenHeader(c.CKANTokenHeader); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Bucket == "" {
@@ -134,14 +152,18 @@ type Server struct {
 	metrics *metrics
 	now     func() time.Time
 
-	mu       sync.Mutex
-	limiters map[string]*limiterEntry
+	// mu makes a limiter's get-or-create atomic; each cache is bounded to
+	// MaxLimiterKeys entries and forgets a key idle for limiterTTL, so memory
+	// stays bounded and each request costs O(1) however many keys a flood of
+	// random tokens or addresses brings. byToken holds only tokens CKAN has
+	// accepted (keyed by a hash, never the token).
+	mu            sync.Mutex
+	byIP, byToken *expirable.LRU[string, *rate.Limiter]
 }
 
-type limiterEntry struct {
-	l    *rate.Limiter
-	seen time.Time
-}
+// limiterTTL is how long an idle limiter is kept: far longer than any bucket
+// takes to refill, so forgetting it gives nothing away.
+const limiterTTL = 10 * time.Minute
 
 // New returns a server. hc is the HTTP client for CKAN calls; audit receives one
 // line per issuance or denial.
@@ -152,8 +174,12 @@ func New(cfg Config, stsAPI STSAPI, s3API S3API, hc *http.Client, audit *slog.Lo
 	if audit == nil {
 		audit = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg.withDefaults(), sts: stsAPI, s3: s3API, hc: hc, audit: audit, metrics: newMetrics(),
-		now: time.Now, limiters: map[string]*limiterEntry{}}
+	cfg = cfg.withDefaults()
+	// Each expirable.LRU runs one goroutine for the server's lifetime
+	// (golang-lru v2.0.7 has no way to stop it).
+	return &Server{cfg: cfg, sts: stsAPI, s3: s3API, hc: hc, audit: audit, metrics: newMetrics(), now: time.Now,
+		byIP:    expirable.NewLRU[string, *rate.Limiter](cfg.MaxLimiterKeys, nil, limiterTTL),
+		byToken: expirable.NewLRU[string, *rate.Limiter](cfg.MaxLimiterKeys, nil, limiterTTL)}
 }
 
 // apiError is an error answer.
@@ -216,7 +242,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	h.Set("Vary", "Origin")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "POST, GET, DELETE")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		h.Set("Access-Control-Allow-Headers", "Authorization, X-CKAN-API-Key, Content-Type")
 		h.Set("Access-Control-Max-Age", "600")
 		w.WriteHeader(http.StatusNoContent)
 		return true
@@ -228,15 +254,20 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 type request struct {
 	token string
 	ip    string
+	// limited is set once the token's own limiter has been charged.
+	limited bool
 }
 
-// guard applies the body limit, the rate limits and the token check.
-func (s *Server) guard(h func(http.ResponseWriter, *http.Request, request) *apiError) http.HandlerFunc {
+// guard applies the body limit, the rate limits and the token check. The
+// per-address limit applies to every request; the per-token limit to tokens
+// CKAN has accepted before (here), or accepts now (in authorize), so random
+// tokens create no limiter state.
+func (s *Server) guard(h func(http.ResponseWriter, *http.Request, *request) *apiError) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		ip := s.clientAddr(r)
-		req := request{token: strings.TrimSpace(r.Header.Get("Authorization")), ip: ip}
-		if !s.allow("ip:"+ip, s.cfg.PerIPRate, s.cfg.PerIPBurst) {
+		req := &request{token: ckan.TokenFromRequest(r), ip: ip}
+		if !s.allow(s.byIP, ip, s.cfg.PerIPRate, s.cfg.PerIPBurst, true) {
 			s.metrics.deny("rate_limited")
 			w.Header().Set("Retry-After", "1")
 			writeError(w, denied(http.StatusTooManyRequests, "rate_limited", "too many requests; slow down"))
@@ -245,19 +276,42 @@ func (s *Server) guard(h func(http.ResponseWriter, *http.Request, request) *apiE
 		if req.token == "" {
 			s.metrics.deny("missing_token")
 			s.audit.Info("deny", "reason", "missing_token", "remote", ip, "path", r.URL.Path)
-			writeError(w, denied(http.StatusUnauthorized, "missing_token", "send your CKAN API token in the Authorization header"))
+			writeError(w, denied(http.StatusUnauthorized, "missing_token", "send your CKAN API token in the Authorization or X-CKAN-API-Key header"))
 			return
 		}
-		if !s.allow("token:"+tokenKey(req.token), s.cfg.PerTokenRate, s.cfg.PerTokenBurst) {
-			s.metrics.deny("rate_limited")
+		if e := s.limitToken(req, false); e != nil {
 			w.Header().Set("Retry-After", "1")
-			writeError(w, denied(http.StatusTooManyRequests, "rate_limited", "too many requests for this token; slow down"))
+			writeError(w, e)
 			return
 		}
 		if e := h(w, r, req); e != nil {
+			if e.code == "rate_limited" {
+				w.Header().Set("Retry-After", "1")
+			}
 			writeError(w, e)
 		}
 	}
+}
+
+// limitToken charges the token's limiter once per request. Before CKAN has
+// accepted the token (accepted false) only an existing limiter is charged;
+// after (accepted true) one is created when missing.
+func (s *Server) limitToken(req *request, accepted bool) *apiError {
+	if req.limited {
+		return nil
+	}
+	key := tokenKey(req.token)
+	if !accepted {
+		if _, known := s.byToken.Peek(key); !known {
+			return nil
+		}
+	}
+	req.limited = true
+	if !s.allow(s.byToken, key, s.cfg.PerTokenRate, s.cfg.PerTokenBurst, accepted) {
+		s.metrics.deny("rate_limited")
+		return denied(http.StatusTooManyRequests, "rate_limited", "too many requests for this token; slow down")
+	}
+	return nil
 }
 
 // clientAddr is the caller's address: the peer, or with TrustForwardedFor and a
@@ -284,25 +338,20 @@ func (s *Server) clientAddr(r *http.Request) string {
 	return ip
 }
 
-// allow takes a token from the named bucket; idle buckets are forgotten.
-func (s *Server) allow(key string, r rate.Limit, burst int) bool {
+// allow takes one request from key's limiter in cache, creating the limiter
+// when create is set and key has none (allowing the request when it is not).
+func (s *Server) allow(cache *expirable.LRU[string, *rate.Limiter], key string, r rate.Limit, burst int, create bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	if len(s.limiters) > 10000 {
-		for k, e := range s.limiters {
-			if now.Sub(e.seen) > 10*time.Minute {
-				delete(s.limiters, k)
-			}
-		}
-	}
-	e, ok := s.limiters[key]
+	l, ok := cache.Get(key)
 	if !ok {
-		e = &limiterEntry{l: rate.NewLimiter(r, burst)}
-		s.limiters[key] = e
+		if !create {
+			return true
+		}
+		l = rate.NewLimiter(r, burst)
+		cache.Add(key, l)
 	}
-	e.seen = now
-	return e.l.AllowN(now, 1)
+	return l.AllowN(s.now(), 1)
 }
 
 // grant is an authorized caller on a dataset.
@@ -314,15 +363,16 @@ type grant struct {
 }
 
 // authorize decides whether the token's user may upload to the dataset.
-func (s *Server) authorize(ctx context.Context, token, datasetRef string) (*grant, *apiError) {
+func (s *Server) authorize(ctx context.Context, req *request, datasetRef string) (*grant, *apiError) {
 	if datasetRef == "" {
 		return nil, denied(http.StatusBadRequest, "missing_dataset", `name the dataset: {"dataset": "<name or id>"}`)
 	}
-	c, err := ckan.New(s.cfg.CKANURL, token, s.hc)
+	c, err := ckan.New(s.cfg.CKANURL, req.token, s.hc)
 	if err != nil {
 		return nil, denied(http.StatusInternalServerError, "misconfigured", "the server's CKAN URL is invalid")
 	}
 	c.MaxAttempts = 1
+	c.TokenHeader = s.cfg.CKANTokenHeader
 	call := func(name string, f func(ctx context.Context) error) error {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.CKANTimeout)
 		defer cancel()
@@ -335,6 +385,10 @@ func (s *Server) authorize(ctx context.Context, token, datasetRef string) (*gran
 		if errors.Is(err, context.DeadlineExceeded) {
 			return denied(http.StatusGatewayTimeout, "ckan_timeout", "CKAN did not answer in time")
 		}
+		if _, ok := ckan.IsRedirect(err); ok {
+			s.audit.Error("ckan", "error", err)
+			return denied(http.StatusBadGateway, "misconfigured", "the server's CKAN URL redirects; its operator must set the URL CKAN settles on")
+		}
 		return denied(http.StatusBadGateway, "ckan_unavailable", "CKAN could not be asked")
 	}
 	var user *ckan.User
@@ -344,6 +398,9 @@ func (s *Server) authorize(ctx context.Context, token, datasetRef string) (*gran
 	}
 	if err != nil {
 		return nil, upstream(err)
+	}
+	if e := s.limitToken(req, true); e != nil {
+		return nil, e
 	}
 	var d *ckan.Dataset
 	err = call("package_show", func(ctx context.Context) (err error) { d, err = c.PackageShow(ctx, datasetRef); return })
@@ -384,7 +441,7 @@ func (s *Server) orgEnabled(org string) bool {
 }
 
 // auditDecision logs one issuance or denial: never the token or a key.
-func (s *Server) auditDecision(r *http.Request, req request, g *grant, event, datasetRef string, e *apiError, start time.Time) {
+func (s *Server) auditDecision(r *http.Request, req *request, g *grant, event, datasetRef string, e *apiError, start time.Time) {
 	attrs := []any{"event", event, "path", r.URL.Path, "remote", req.ip, "dataset", datasetRef,
 		"duration_ms", time.Since(start).Milliseconds()}
 	if g != nil {
@@ -413,7 +470,7 @@ type Credentials struct {
 	OrganizationID  string    `json:"organization_id"`
 }
 
-func (s *Server) credentials(w http.ResponseWriter, r *http.Request, req request) *apiError {
+func (s *Server) credentials(w http.ResponseWriter, r *http.Request, req *request) *apiError {
 	start := time.Now()
 	var body struct {
 		Dataset string `json:"dataset"`
@@ -429,7 +486,7 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request, req request
 		s.metrics.deny("bad_request")
 		return denied(http.StatusBadRequest, "bad_request", `the body must be JSON: {"dataset": "<name or id>"}`)
 	}
-	g, e := s.authorize(r.Context(), req.token, body.Dataset)
+	g, e := s.authorize(r.Context(), req, body.Dataset)
 	if e != nil {
 		s.auditDecision(r, req, g, "issue", body.Dataset, e, start)
 		return e
@@ -482,10 +539,10 @@ type Upload struct {
 	Initiated time.Time `json:"initiated"`
 }
 
-func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, req request) *apiError {
+func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, req *request) *apiError {
 	start := time.Now()
 	ref := r.URL.Query().Get("dataset")
-	g, e := s.authorize(r.Context(), req.token, ref)
+	g, e := s.authorize(r.Context(), req, ref)
 	if e != nil {
 		s.auditDecision(r, req, g, "list_uploads", ref, e, start)
 		return e
@@ -511,10 +568,10 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, req request
 	return nil
 }
 
-func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, req request) *apiError {
+func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, req *request) *apiError {
 	start := time.Now()
 	ref, key, id := r.URL.Query().Get("dataset"), r.URL.Query().Get("key"), r.PathValue("id")
-	g, e := s.authorize(r.Context(), req.token, ref)
+	g, e := s.authorize(r.Context(), req, ref)
 	if e == nil && (!strings.HasPrefix(key, g.prefix) || strings.Contains(key, "..")) {
 		e = denied(http.StatusForbidden, "key_outside_dataset", "the key is not under the dataset's prefix")
 	}

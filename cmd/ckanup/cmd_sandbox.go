@@ -6,12 +6,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -21,40 +26,187 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// SandboxOptions are the sandbox command's flags.
+type SandboxOptions struct {
+	*Deps
+	sandbox.Options
+	// EnvFile, when set, receives the environment (written atomically once the
+	// sandbox is ready, removed when it stops) instead of standard output.
+	EnvFile string
+	// Background starts the sandbox as a separate process, prints its
+	// environment once it is ready, and returns.
+	Background bool
+	// executable is the program started by Background (default: this one).
+	executable string
+}
+
 func newSandboxCmd(deps *Deps) *cobra.Command {
-	var o sandbox.Options
+	o := &SandboxOptions{Deps: deps}
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Run a local CKAN API and S3 store to try ckanup against",
-		Long: `Run, in this process, a small CKAN action API (answering as CKAN 2.10 does)
-and an S3-compatible store keeping objects on disk, seeded with organization
-demo-org, dataset demo-dataset and user uploader (an editor there). It prints the
-environment variables that point ckanup at it, and runs until interrupted.
+		Long: `Run a small CKAN action API (answering as CKAN 2.10 does) and an S3-compatible
+store keeping objects on disk, seeded with organization demo-org, dataset
+demo-dataset and user uploader (an editor there), on free loopback ports.
+
+It prints, as shell export lines, the environment that points ckanup at it:
+CKAN_URL, CKAN_API_TOKEN, CKANUP_BUCKET, AWS_ENDPOINT_URL_S3, AWS_REGION,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, CKANUP_STATE_DIR (a journal directory
+of its own, so your own state directory is not touched) and CKANUP_SANDBOX_PID.
+Objects and journal live in a temporary directory removed when the sandbox
+stops (or in --dir).
+
+  --background   start it as a separate process, print the lines once it is
+                 ready, and return: eval "$(ckanup sandbox --background)"
+  --env-file F   run in this process and write the lines to F once ready
+                 (atomically; F is removed when the sandbox stops)
+
+--ckan-port and --s3-port fix the ports (e.g. for a firewall rule or a second
+terminal); a fixed port that is taken is reported by name.
 
 Only for trying things out: the store checks access keys, not signatures.`,
-		Example: `  ckanup sandbox &        # then, in the same shell:
-  eval "$(ckanup sandbox --print-env-only)"`,
+		Example: `  eval "$(ckanup sandbox --background)"    # start it; this shell now points at it
+  ckanup whoami
+  kill "$CKANUP_SANDBOX_PID"                 # stop it`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			sb, err := sandbox.Start(o)
-			if err != nil {
-				return err
-			}
-			defer sb.Close()
-			for _, kv := range sb.Env() {
-				fmt.Fprintf(deps.Stdout, "export %s=%s\n", kv[0], kv[1])
-			}
-			fmt.Fprintf(deps.Stderr, "ckanup sandbox: CKAN at %s, S3 at %s (bucket %s), objects in %s\n", sb.CKANURL, sb.S3URL, sb.Bucket, sb.Dir)
-			fmt.Fprintln(deps.Stderr, "ckanup sandbox: paste the lines above into a shell, then: ckanup upload FILE --dataset demo-dataset")
-			fmt.Fprintln(deps.Stderr, "ckanup sandbox: press Ctrl-C to stop")
-			<-cmd.Context().Done()
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSandbox(cmd.Context(), o) },
 	}
-	cmd.Flags().StringVar(&o.Dir, "dir", "", "keep objects in this directory (default: a temporary one, removed at exit)")
-	cmd.Flags().StringVar(&o.CKANAddr, "ckan-addr", "127.0.0.1:5080", "CKAN API listen address")
-	cmd.Flags().StringVar(&o.S3Addr, "s3-addr", "127.0.0.1:5090", "S3 listen address")
+	cmd.Flags().BoolVar(&o.Background, "background", false, "start in the background; print the environment once ready")
+	cmd.Flags().StringVar(&o.EnvFile, "env-file", "", "write the environment to this file once ready (instead of stdout)")
+	cmd.Flags().StringVar(&o.Dir, "dir", "", "keep objects and journal in this directory (default: a temporary one, removed at exit)")
+	cmd.Flags().IntVar(&o.CKANPort, "ckan-port", 0, "CKAN API port on 127.0.0.1 (default: a free port)")
+	cmd.Flags().IntVar(&o.S3Port, "s3-port", 0, "S3 port on 127.0.0.1 (default: a free port)")
+	cmd.MarkFlagsMutuallyExclusive("background", "env-file")
 	return cmd
+}
+
+func runSandbox(ctx context.Context, o *SandboxOptions) error {
+	for _, p := range []struct {
+		flag string
+		v    int
+	}{{"--ckan-port", o.CKANPort}, {"--s3-port", o.S3Port}} {
+		if p.v < 0 || p.v > 65535 {
+			return usageErrorf("%s %d: not a TCP port (1-65535, or 0 for a free one)", p.flag, p.v)
+		}
+	}
+	if o.Background {
+		return runSandboxBackground(ctx, o)
+	}
+	if o.EnvFile != "" {
+		// A file left by an earlier run must not be taken for this one's.
+		if err := os.Remove(o.EnvFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove old environment file: %w", err)
+		}
+	}
+	sb, err := sandbox.Start(o.Options)
+	var pe *sandbox.PortInUseError
+	if errors.As(err, &pe) {
+		flag := map[string]string{"CKAN": "--ckan-port", "S3": "--s3-port"}[pe.Service]
+		return withHint(&usageError{err}, fmt.Sprintf("choose another port with %s, or leave %s out to take a free port", flag, flag))
+	}
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	env := append(sb.Env(), [2]string{"CKANUP_SANDBOX_PID", strconv.Itoa(os.Getpid())})
+	if o.EnvFile != "" {
+		if err := sandbox.WriteEnvFile(o.EnvFile, env); err != nil {
+			return err
+		}
+		defer os.Remove(o.EnvFile)
+		fmt.Fprintf(o.Stderr, "ckanup sandbox: environment written to %s; in a shell: . %s\n", o.EnvFile, shellPath(o.EnvFile))
+	} else {
+		fmt.Fprint(o.Stdout, sandbox.ShellExports(env))
+	}
+	fmt.Fprintf(o.Stderr, "ckanup sandbox: CKAN at %s, S3 at %s (bucket %s), objects and journal in %s\n", sb.CKANURL, sb.S3URL, sb.Bucket, sb.Dir)
+	fmt.Fprintln(o.Stderr, "ckanup sandbox: then: ckanup upload FILE --dataset demo-dataset; stop with Ctrl-C or kill", os.Getpid())
+	<-ctx.Done()
+	return nil
+}
+
+// shellPath makes a relative path one that `.` looks up in the current
+// directory rather than in PATH.
+func shellPath(p string) string {
+	if filepath.IsAbs(p) || strings.HasPrefix(p, "."+string(filepath.Separator)) {
+		return p
+	}
+	return "." + string(filepath.Separator) + p
+}
+
+// sandboxStartTimeout bounds the wait for a background sandbox to be ready.
+const sandboxStartTimeout = 30 * time.Second
+
+// runSandboxBackground starts `ckanup sandbox --env-file` as a separate process
+// in its own process group, waits until its environment file appears (or the
+// process ends), and prints the file.
+func runSandboxBackground(ctx context.Context, o *SandboxOptions) error {
+	exe := o.executable
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("find the ckanup program to start: %w", err)
+		}
+	}
+	hs, err := os.MkdirTemp("", "ckanup-sandbox-start-")
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	defer os.RemoveAll(hs)
+	envFile := filepath.Join(hs, "env")
+	logFile, err := os.Create(filepath.Join(hs, "log"))
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	args := []string{"sandbox", "--env-file", envFile, "--ckan-port", strconv.Itoa(o.CKANPort), "--s3-port", strconv.Itoa(o.S3Port)}
+	if o.Dir != "" {
+		dir, err := filepath.Abs(o.Dir)
+		if err != nil {
+			logFile.Close()
+			return usageErrorf("--dir: %v", err)
+		}
+		args = append(args, "--dir", dir)
+	}
+	c := exec.Command(exe, args...)
+	c.Stdout, c.Stderr = logFile, logFile
+	c.SysProcAttr = detachedProcess()
+	err = c.Start()
+	logFile.Close()
+	if err != nil {
+		return fmt.Errorf("start the sandbox: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.NewTimer(sandboxStartTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(filepath.Join(hs, "log"))
+			o.Stderr.Write(log)
+			code := exitFailure
+			var ee *exec.ExitError
+			if errors.As(err, &ee) && ee.ExitCode() > 0 {
+				code = ee.ExitCode()
+			}
+			return &exitError{code: code}
+		case <-tick.C:
+			b, err := os.ReadFile(envFile)
+			if err != nil {
+				continue
+			}
+			fmt.Fprint(o.Stdout, string(b))
+			fmt.Fprintf(o.Stderr, "ckanup sandbox: running as process %d; stop it with: kill \"$CKANUP_SANDBOX_PID\"\n", c.Process.Pid)
+			return nil
+		case <-timeout.C:
+			_ = c.Process.Kill()
+			return fmt.Errorf("the sandbox was not ready after %s", sandboxStartTimeout)
+		case <-ctx.Done():
+			_ = c.Process.Kill()
+			return ctx.Err()
+		}
+	}
 }
 
 // DemoOptions are the demo command's flags.
@@ -105,7 +257,8 @@ func runDemo(ctx context.Context, o *DemoOptions) error {
 	say("Sample file: %s (%s)", sample, upload.FormatSize(size))
 	say("Uploading to dataset demo-dataset:\n")
 
-	env := map[string]string{"CKAN_URL": sb.CKANURL, "CKAN_API_TOKEN": sb.Token(), "XDG_CONFIG_HOME": filepath.Join(sb.Dir, "config")}
+	env := map[string]string{"CKAN_URL": sb.CKANURL, "CKAN_API_TOKEN": sb.Token(), "XDG_CONFIG_HOME": filepath.Join(sb.Dir, "config"),
+		"CKANUP_STATE_DIR": sb.StateDir, "HOME": sb.Dir}
 	deps := *o.Deps
 	deps.Getenv = func(k string) string { return env[k] }
 	g := &GlobalOptions{Profile: "default", Verbose: o.Global.Verbose, Quiet: o.Global.Quiet}
@@ -148,9 +301,7 @@ func runDemo(ctx context.Context, o *DemoOptions) error {
 	}
 	say("\nDownloaded %s from the resource URL: %d bytes, sha256 matches the resource's hash.", upload.FormatSize(n), n)
 	if o.Keep {
-		for _, kv := range sb.Env() {
-			fmt.Fprintf(o.Stdout, "export %s=%s\n", kv[0], kv[1])
-		}
+		fmt.Fprint(o.Stdout, sandbox.ShellExports(sb.Env()))
 		say("The sandbox keeps running with the variables above; press Ctrl-C to stop.")
 		<-ctx.Done()
 	}

@@ -86,8 +86,12 @@ type Store struct {
 	dir string
 }
 
-// Dir is $XDG_STATE_HOME/ckanup, or ~/.local/state/ckanup.
+// Dir is $CKANUP_STATE_DIR, else $XDG_STATE_HOME/ckanup, else
+// ~/.local/state/ckanup.
 func Dir(getenv func(string) string) (string, error) {
+	if d := getenv("CKANUP_STATE_DIR"); d != "" {
+		return d, nil
+	}
 	return fsutil.XDGDir(getenv, "XDG_STATE_HOME", filepath.Join(".local", "state"))
 }
 

@@ -11,21 +11,43 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ckanup/ckanup/internal/ckansim"
+	"github.com/ckanup/ckanup/internal/fsutil"
 	"github.com/ckanup/ckanup/internal/s3store"
 )
 
 // Options choose where the sandbox listens and keeps its objects.
 type Options struct {
-	// Dir holds the objects. Empty: a temporary directory removed by Close.
+	// Dir holds the objects (Dir/s3) and the upload journal (Dir/state). Empty:
+	// a temporary directory removed by Close.
 	Dir string
-	// CKANAddr and S3Addr are listen addresses; default "127.0.0.1:0" (any free port).
-	CKANAddr, S3Addr string
+	// CKANPort and S3Port are loopback TCP ports; 0 (the default) takes a free one.
+	CKANPort, S3Port int
 	// Bucket is created at start. Default "ckanup-sandbox".
 	Bucket string
 }
+
+// ExampleDataset is a second dataset of demo-org, named as in the examples of
+// the README and of --help.
+const ExampleDataset = "my-dataset"
+
+// PortInUseError reports a fixed port that another process holds.
+type PortInUseError struct {
+	// Service is "CKAN" or "S3".
+	Service string
+	Port    int
+	Err     error
+}
+
+func (e *PortInUseError) Error() string {
+	return fmt.Sprintf("sandbox: %s port %d is already in use", e.Service, e.Port)
+}
+func (e *PortInUseError) Unwrap() error { return e.Err }
 
 // Sandbox is a running CKAN + S3 pair.
 type Sandbox struct {
@@ -39,12 +61,16 @@ type Sandbox struct {
 	// AccessKey and SecretKey are the store's credentials (only the key is checked).
 	AccessKey, SecretKey string
 	Dir                  string
+	// StateDir holds the upload journal of uploads to this sandbox (Dir/state),
+	// so trying ckanup never touches the user's own state directory.
+	StateDir string
 
 	tmp     bool
 	servers []*http.Server
 }
 
-// Start launches the sandbox.
+// Start launches the sandbox. A fixed port that is taken fails with a
+// *PortInUseError.
 func Start(o Options) (*Sandbox, error) {
 	sb := &Sandbox{Bucket: o.Bucket, Region: "us-east-1", AccessKey: "sandbox-access-key", SecretKey: "sandbox-secret-key", Dir: o.Dir}
 	if sb.Bucket == "" {
@@ -57,40 +83,49 @@ func Start(o Options) (*Sandbox, error) {
 		}
 		sb.Dir, sb.tmp = d, true
 	}
+	sb.StateDir = filepath.Join(sb.Dir, "state")
+	if err := fsutil.PrivateDir(sb.StateDir); err != nil {
+		sb.Close()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
 	store, err := s3store.New(filepath.Join(sb.Dir, "s3"))
 	if err != nil {
+		sb.Close()
 		return nil, err
 	}
 	store.AccessKey = sb.AccessKey
 	store.AnonymousRead = true
 	if err := store.CreateBucket(sb.Bucket); err != nil {
+		sb.Close()
 		return nil, fmt.Errorf("sandbox: create bucket: %w", err)
 	}
 	sb.Store = store
 	sb.CKAN = ckansim.New()
 	sb.World = ckansim.Seed(sb.CKAN)
+	// The name the documentation's examples use, so they run as written here.
+	sb.CKAN.AddDataset(ExampleDataset, "My Dataset", sb.World.DemoOrg.Name, false)
 
-	ckanURL, err := sb.serve(o.CKANAddr, sb.CKAN)
+	ckanURL, err := sb.serve("CKAN", o.CKANPort, sb.CKAN)
 	if err != nil {
 		sb.Close()
-		return nil, fmt.Errorf("sandbox: CKAN: %w", err)
+		return nil, err
 	}
 	sb.CKANURL = ckanURL
 	sb.CKAN.SiteURL = ckanURL
-	if sb.S3URL, err = sb.serve(o.S3Addr, store); err != nil {
+	if sb.S3URL, err = sb.serve("S3", o.S3Port, store); err != nil {
 		sb.Close()
-		return nil, fmt.Errorf("sandbox: S3: %w", err)
+		return nil, err
 	}
 	return sb, nil
 }
 
-func (sb *Sandbox) serve(addr string, h http.Handler) (string, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
+func (sb *Sandbox) serve(service string, port int, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return "", &PortInUseError{Service: service, Port: port, Err: err}
 	}
-	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("sandbox: %s: %w", service, err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	sb.servers = append(sb.servers, srv)
@@ -101,7 +136,7 @@ func (sb *Sandbox) serve(addr string, h http.Handler) (string, error) {
 // Token is the demo user's CKAN API token (user "uploader", editor of demo-org).
 func (sb *Sandbox) Token() string { return sb.World.Editor.Token }
 
-// Env is the environment that points ckanup at the sandbox.
+// Env is the environment that points ckanup at the sandbox, as name/value pairs.
 func (sb *Sandbox) Env() [][2]string {
 	return [][2]string{
 		{"CKAN_URL", sb.CKANURL},
@@ -111,7 +146,27 @@ func (sb *Sandbox) Env() [][2]string {
 		{"AWS_REGION", sb.Region},
 		{"AWS_ACCESS_KEY_ID", sb.AccessKey},
 		{"AWS_SECRET_ACCESS_KEY", sb.SecretKey},
+		{"CKANUP_STATE_DIR", sb.StateDir},
 	}
+}
+
+// ShellExports renders env as POSIX shell lines `export NAME='value'`, each
+// value single-quoted so that any character is taken literally.
+func ShellExports(env [][2]string) string {
+	var b strings.Builder
+	for _, kv := range env {
+		fmt.Fprintf(&b, "export %s='%s'\n", kv[0], strings.ReplaceAll(kv[1], "'", `'\''`))
+	}
+	return b.String()
+}
+
+// WriteEnvFile writes ShellExports(env) to path atomically (temporary file,
+// rename), so a reader waiting for the file never sees half of it.
+func WriteEnvFile(path string, env [][2]string) error {
+	if err := fsutil.WriteFileAtomic(path, []byte(ShellExports(env))); err != nil {
+		return fmt.Errorf("write environment file: %w", err)
+	}
+	return nil
 }
 
 // Close stops the servers and removes a temporary directory.

@@ -1,0 +1,9 @@
+//go:build unix
+
+package main
+
+import "syscall"
+
+// detachedProcess puts a background sandbox in a process group of its own, so
+// that Ctrl-C meant for a later command in the same terminal does not stop it.
+func detachedProcess() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

@@ -23,7 +23,8 @@ var notRunnable = map[string]string{
 	"ckanup login --ckan-url https://data.example.org":                                            "needs a real portal and a terminal to type the token",
 	`echo "$TOKEN" | ckanup login --ckan-url https://data.example.org --token-stdin --profile ci`: "needs a real portal and its token",
 	"export CKANUP_BUCKET=my-portal-bucket AWS_REGION=eu-west-1":                                  "points at a real AWS bucket",
-	"pg_dump mydb | gzip | ckanup upload - --name mydb.sql.gz --dataset my-dataset":               "needs a PostgreSQL database",
+	regenerateReference: "writes docs/reference into the repository; TestReferenceDocsUpToDate checks the same output",
+	"pg_dump mydb | gzip | ckanup upload - --name mydb.sql.gz --dataset my-dataset": "needs a PostgreSQL database",
 }
 
 // notCommands names the README code blocks that are not shell commands, by
@@ -239,7 +240,9 @@ func helpScripts(c *cobra.Command) []docScript {
 				lines = append(lines, l)
 			}
 		}
-		out = append(out, docScript{name: "help:" + c.CommandPath(), lines: joinContinuations(lines)})
+		s := docScript{name: "help:" + c.CommandPath(), lines: joinContinuations(lines)}
+		s.inRepo = strings.Contains(c.Example, "./cmd/ckanup")
+		out = append(out, s)
 	}
 	for _, sub := range c.Commands() {
 		out = append(out, helpScripts(sub)...)

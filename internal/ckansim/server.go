@@ -69,8 +69,8 @@ type Server struct {
 	// reads X-CKAN-API-Key, then Authorization, as CKAN 2.9 and 2.10 do with
 	// their default settings (ckan/views/__init__.py _get_user_for_apitoken).
 	TokenHeader string
-	intercept            func(w http.ResponseWriter, r *http.Request, action string) bool
-	now                  func() time.Time
+	intercept   func(w http.ResponseWriter, r *http.Request, action string) bool
+	now         func() time.Time
 }
 
 // New returns an empty server.

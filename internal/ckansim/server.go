@@ -358,6 +358,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.write(w, action, nil, answer{status: http.StatusBadRequest, bare: "Bad request - Action name not known: " + action})
 		return
 	}
+	if refuseGET(r, action) {
+		s.write(w, action, nil, answer{status: http.StatusBadRequest, bare: getOnPostOnly})
+		return
+	}
 	s.mu.Lock()
 	caller := s.userByToken(s.tokenOf(r))
 	a := fn(s, caller, params)

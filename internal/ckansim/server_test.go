@@ -107,3 +107,31 @@ func TestMungeFilename(t *testing.T) {
 		}
 	}
 }
+
+// TestGETOnPostOnlyAction: CKAN answers a GET of an action with side effects
+// with a bare-string 400 and does nothing; a GET of a read action works.
+func TestGETOnPostOnlyAction(t *testing.T) {
+	e := newSim(t)
+	for action := range postOnly {
+		req, _ := http.NewRequest(http.MethodGet, e.hs.URL+"/api/3/action/"+action+"?package_id=acceptance-dataset&url=x", nil)
+		req.Header.Set("Authorization", e.w.Editor.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bare string
+		derr := json.NewDecoder(resp.Body).Decode(&bare)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || derr != nil || bare != getOnPostOnly {
+			t.Errorf("GET %s: HTTP %d %q (%v)", action, resp.StatusCode, bare, derr)
+		}
+	}
+	if n := len(e.s.Resources("acceptance-dataset")); n != 0 {
+		t.Errorf("a GET created %d resources", n)
+	}
+	resp, err := http.Get(e.hs.URL + "/api/3/action/package_show?id=acceptance-dataset")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET package_show: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}

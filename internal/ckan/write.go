@@ -1,0 +1,220 @@
+package ckan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ResourceFields are the resource fields ckanup sends to CKAN. An empty string
+// or nil means "not sent" (resource_patch keeps the value, resource_create
+// leaves it unset) — except URLType, which is always sent: ckanup owns what
+// url means, and "" tells CKAN the url is a plain link, not a file in CKAN's
+// own storage (url_type "upload"), whose url CKAN would rewrite to its
+// /dataset/<id>/resource/<rid>/download/<file> URL
+// (ckan.lib.dictization.model_dictize.resource_dictize).
+type ResourceFields struct {
+	ID        string `json:"id,omitempty"`
+	PackageID string `json:"package_id,omitempty"`
+	Name      string `json:"name,omitempty"`
+	URL       string `json:"url,omitempty"`
+	// URLType is always sent; "" clears "upload" or another extension's type.
+	URLType     string `json:"url_type"`
+	Description string `json:"description,omitempty"`
+	Format      string `json:"format,omitempty"`
+	Mimetype    string `json:"mimetype,omitempty"`
+	// Size in bytes; CKAN refuses a size that is not an integer (409).
+	Size *int64 `json:"size,omitempty"`
+	// Hash is "sha256:<hex>" for ckanup's uploads.
+	Hash string `json:"hash,omitempty"`
+	// LastModified is an ISO 8601 time without zone, UTC ("2006-01-02T15:04:05").
+	LastModified string `json:"last_modified,omitempty"`
+	// S3Bucket and S3Key name the object; CKAN keeps them as resource extras.
+	S3Bucket string `json:"s3_bucket,omitempty"`
+	S3Key    string `json:"s3_key,omitempty"`
+	// Extras are further fields sent as they are (CKAN keeps unknown keys as
+	// extras). A key that is also a field above is ignored.
+	Extras map[string]any `json:"-"`
+}
+
+// MarshalJSON writes the fields above, then Extras under the keys they do not use.
+func (f ResourceFields) MarshalJSON() ([]byte, error) {
+	m, err := f.dict()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
+// dict is the fields as the JSON object sent to CKAN.
+func (f ResourceFields) dict() (map[string]any, error) {
+	type plain ResourceFields
+	b, err := json.Marshal(plain(f))
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range f.Extras {
+		if _, typed := m[k]; !typed && !typedResourceKeys[k] {
+			m[k] = v
+		}
+	}
+	return m, nil
+}
+
+// typedResourceKeys are the JSON names of ResourceFields' own fields.
+var typedResourceKeys = map[string]bool{"id": true, "package_id": true, "name": true, "url": true, "url_type": true,
+	"description": true, "format": true, "mimetype": true, "size": true, "hash": true, "last_modified": true,
+	"s3_bucket": true, "s3_key": true}
+
+// ResourceCreateFields creates a resource (PackageID required). A
+// client-chosen ID is accepted, and CKAN silently saves onto an existing
+// resource with that id (core fields not sent are kept, extras dropped):
+// check the dataset first.
+func (c *Client) ResourceCreateFields(ctx context.Context, f ResourceFields) (*Resource, error) {
+	if f.PackageID == "" {
+		return nil, errors.New("CKAN resource_create: no package_id")
+	}
+	var r Resource
+	if err := c.call(ctx, "resource_create", nil, f, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ResourcePatchFields updates the fields sent of resource f.ID; url_type is
+// always among them.
+func (c *Client) ResourcePatchFields(ctx context.Context, f ResourceFields) (*Resource, error) {
+	if f.ID == "" {
+		return nil, errors.New("CKAN resource_patch: no resource id")
+	}
+	var r Resource
+	if err := c.call(ctx, "resource_patch", nil, f, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ResourceDelete deletes a resource (CKAN marks it deleted; package_show no
+// longer lists it, resource_show still finds it with state "deleted").
+func (c *Client) ResourceDelete(ctx context.Context, id string) error {
+	return c.call(ctx, "resource_delete", nil, map[string]any{"id": id}, nil)
+}
+
+// PackageCreate creates a dataset from fields (name and, on most sites,
+// owner_org required) and returns it.
+func (c *Client) PackageCreate(ctx context.Context, fields map[string]any) (*Dataset, error) {
+	var d Dataset
+	if err := c.call(ctx, "package_create", nil, fields, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// PackagePatch updates the given fields of the dataset fields["id"] (id or
+// name). Beware: a "resources" key replaces the dataset's whole resource list.
+func (c *Client) PackagePatch(ctx context.Context, fields map[string]any) (*Dataset, error) {
+	var d Dataset
+	if err := c.call(ctx, "package_patch", nil, fields, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// PackageDelete deletes a dataset (CKAN marks it deleted; a sysadmin can purge
+// it with dataset_purge).
+func (c *Client) PackageDelete(ctx context.Context, id string) error {
+	return c.call(ctx, "package_delete", nil, map[string]any{"id": id}, nil)
+}
+
+// ErrActionMissing is matched (errors.Is) by an error for an action the site
+// does not have: CKAN answers 400 "Bad request - Action name not known"; for
+// package_revise that is CKAN before 2.9. Callers fall back to one call per
+// resource.
+var ErrActionMissing = errors.New("CKAN site does not have this action")
+
+// ActionMissingError is an action the site does not know.
+type ActionMissingError struct {
+	Action string
+	Err    *APIError
+}
+
+func (e *ActionMissingError) Error() string {
+	return fmt.Sprintf("CKAN site has no %s action (CKAN before 2.9, or a plugin removed it): %s", e.Action, e.Err.Message)
+}
+
+// Is makes errors.Is(err, ErrActionMissing) hold.
+func (e *ActionMissingError) Is(target error) bool { return target == ErrActionMissing }
+
+// Unwrap is the API error.
+func (e *ActionMissingError) Unwrap() error { return e.Err }
+
+// actionMissing recognises CKAN's bare-string 400 for an unknown action.
+func actionMissing(action string, err error) error {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == 400 && ae.Type == "" && strings.Contains(ae.Message, "Action name not known") {
+		return &ActionMissingError{Action: action, Err: ae}
+	}
+	return err
+}
+
+// Revision is one package_revise call on a dataset's resources.
+type Revision struct {
+	// Dataset is the dataset's id (or name); the call is refused with a 409
+	// unless it matches.
+	Dataset string
+	// Update changes existing resources, each by its ID (fields not sent
+	// are kept, as with resource_patch).
+	Update []ResourceFields
+	// Add appends new resources; a client-chosen ID is kept.
+	Add []ResourceFields
+}
+
+// PackageRevise applies rev in one call (CKAN ≥ 2.9: package_revise with
+// match {"id"}, update__resources__<id> per updated resource and
+// update__resources__extend for the new ones), so the dataset changes once
+// rather than once per resource. It returns the dataset after the change.
+// Errors: *ActionMissingError (errors.Is ErrActionMissing) on a CKAN without
+// package_revise; a 409 Validation Error when the dataset does not match, or an
+// updated resource id is not in it.
+func (c *Client) PackageRevise(ctx context.Context, rev Revision) (*Dataset, error) {
+	if rev.Dataset == "" {
+		return nil, errors.New("CKAN package_revise: no dataset")
+	}
+	body := map[string]any{"match": map[string]any{"id": rev.Dataset}}
+	for _, u := range rev.Update {
+		if u.ID == "" {
+			return nil, errors.New("CKAN package_revise: an updated resource has no id")
+		}
+		m, err := u.dict()
+		if err != nil {
+			return nil, fmt.Errorf("CKAN package_revise: %w", err)
+		}
+		delete(m, "package_id")
+		body["update__resources__"+u.ID] = m
+	}
+	if len(rev.Add) > 0 {
+		add := make([]map[string]any, len(rev.Add))
+		for i, a := range rev.Add {
+			m, err := a.dict()
+			if err != nil {
+				return nil, fmt.Errorf("CKAN package_revise: %w", err)
+			}
+			delete(m, "package_id")
+			add[i] = m
+		}
+		body["update__resources__extend"] = add
+	}
+	var out struct {
+		Package Dataset `json:"package"`
+	}
+	if err := c.call(ctx, "package_revise", nil, body, &out); err != nil {
+		return nil, actionMissing("package_revise", err)
+	}
+	return &out.Package, nil
+}

@@ -1,0 +1,166 @@
+package ckan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestResourceFieldsJSON(t *testing.T) {
+	size := int64(0)
+	f := ResourceFields{ID: "r1", URL: "https://b/k", Size: &size, S3Key: "k",
+		Extras: map[string]any{"sha256": "abc", "url_type": "upload", "s3_key": "other"}}
+	b, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	want := map[string]any{"id": "r1", "url": "https://b/k", "url_type": "", "size": float64(0), "s3_key": "k", "sha256": "abc"}
+	if len(m) != len(want) {
+		t.Errorf("sent %s", b)
+	}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %v, want %v (all: %s)", k, m[k], v, b)
+		}
+	}
+	// A patch of nothing still sends url_type.
+	b, _ = json.Marshal(ResourceFields{ID: "r1"})
+	if string(b) != `{"id":"r1","url_type":""}` {
+		t.Errorf("minimal patch: %s", b)
+	}
+}
+
+// TestUploadTypeCleared: a resource CKAN serves from its own storage
+// (url_type "upload") serves ckanup's URL once patched with the typed fields,
+// which always clear url_type.
+func TestUploadTypeCleared(t *testing.T) {
+	_, w, url := sim(t)
+	ctx := context.Background()
+	c, _ := New(url, w.Editor.Token, nil)
+	r, err := c.ResourceCreate(ctx, map[string]any{"package_id": "acceptance-dataset", "name": "data.csv", "url": "data.csv", "url_type": "upload"})
+	if err != nil || r.URLType != "upload" || !strings.Contains(r.URL, "/download/data.csv") {
+		t.Fatalf("created %+v, %v", r, err)
+	}
+	// The map-taking patch without url_type keeps serving CKAN's download URL.
+	r, err = c.ResourcePatch(ctx, map[string]any{"id": r.ID, "url": "https://bucket.example.org/new/data.csv"})
+	if err != nil || !strings.Contains(r.URL, "/download/data.csv") {
+		t.Fatalf("patched without url_type: %+v, %v", r, err)
+	}
+	size := int64(5)
+	r, err = c.ResourcePatchFields(ctx, ResourceFields{ID: r.ID, URL: "https://bucket.example.org/new/data.csv", Size: &size, Hash: "sha256:00"})
+	if err != nil || r.URL != "https://bucket.example.org/new/data.csv" || r.URLType != "" || r.Size == nil || *r.Size != 5 {
+		t.Fatalf("patched with fields: %+v, %v", r, err)
+	}
+	got, err := c.ResourceShow(ctx, r.ID)
+	if err != nil || got.URL != r.URL || got.Hash != "sha256:00" {
+		t.Errorf("read back %+v, %v", got, err)
+	}
+	r2, err := c.ResourceCreateFields(ctx, ResourceFields{PackageID: "acceptance-dataset", ID: "0b1c2d3e-0000-4000-8000-000000000001",
+		Name: "b.csv", URL: "https://bucket.example.org/b.csv", S3Bucket: "bucket", S3Key: "b.csv"})
+	if err != nil || r2.ID != "0b1c2d3e-0000-4000-8000-000000000001" || r2.Extra("s3_key") != "b.csv" || r2.Format != "CSV" {
+		t.Errorf("created with fields: %+v, %v", r2, err)
+	}
+	if _, err := c.ResourceCreateFields(ctx, ResourceFields{Name: "x"}); err == nil {
+		t.Error("resource_create without package_id was sent")
+	}
+	if err := c.ResourceDelete(ctx, r2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ResourceShow(ctx, r2.ID); !IsNotFound(err) {
+		t.Errorf("deleted resource: %v", err)
+	}
+}
+
+func TestPackageCreatePatchDelete(t *testing.T) {
+	_, w, url := sim(t)
+	ctx := context.Background()
+	c, _ := New(url, w.Editor.Token, nil)
+	d, err := c.PackageCreate(ctx, map[string]any{"name": "throwaway-1", "owner_org": "acceptance-org", "title": "T"})
+	if err != nil || d.Name != "throwaway-1" || d.OwnerOrg != w.AcceptanceOrg.ID {
+		t.Fatalf("created %+v, %v", d, err)
+	}
+	if _, err := c.PackageCreate(ctx, map[string]any{"name": "throwaway-1", "owner_org": "acceptance-org"}); err == nil {
+		t.Error("a second dataset with the same name was created")
+	}
+	if _, err := c.PackageCreate(ctx, map[string]any{"name": "throwaway-2", "owner_org": "other-org"}); !IsForbidden(err) {
+		t.Errorf("dataset in an organization the user may not edit: %v", err)
+	}
+	d, err = c.PackagePatch(ctx, map[string]any{"id": d.ID, "title": "New"})
+	if err != nil || d.Title != "New" {
+		t.Fatalf("patched %+v, %v", d, err)
+	}
+	if err := c.PackageDelete(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PackageShow(ctx, "throwaway-1"); !IsNotFound(err) {
+		t.Errorf("deleted dataset: %v", err)
+	}
+}
+
+// TestPackageRevise: one call updates resources by id and appends new ones
+// with client-chosen ids; a dataset that does not match, or an unknown
+// resource id, changes nothing.
+func TestPackageRevise(t *testing.T) {
+	s, w, url := sim(t)
+	ctx := context.Background()
+	c, _ := New(url, w.Editor.Token, nil)
+	a, err := c.ResourceCreateFields(ctx, ResourceFields{PackageID: "acceptance-dataset", Name: "a.csv", URL: "https://b/a.csv", Description: "keep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int64(7)
+	d, err := c.PackageRevise(ctx, Revision{Dataset: w.AcceptanceDataset.ID,
+		Update: []ResourceFields{{ID: a.ID, URL: "https://b/a2.csv", Size: &size}},
+		Add: []ResourceFields{{ID: "11111111-2222-4333-8444-555555555555", Name: "b.csv", URL: "https://b/b.csv"},
+			{Name: "c.csv", URL: "https://b/c.csv"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Resources) != 3 || d.Resources[0].URL != "https://b/a2.csv" || d.Resources[0].Description != "keep" ||
+		*d.Resources[0].Size != 7 || d.Resources[1].ID != "11111111-2222-4333-8444-555555555555" || d.Resources[2].ID == "" {
+		t.Fatalf("revised dataset: %+v", d.Resources)
+	}
+	before := s.Resources("acceptance-dataset")
+	for name, rev := range map[string]Revision{
+		"other dataset": {Dataset: "other-dataset", Add: []ResourceFields{{Name: "x", URL: "https://b/x"}}},
+		"unknown id":    {Dataset: w.AcceptanceDataset.ID, Update: []ResourceFields{{ID: "99999999-0000-4000-8000-000000000000", URL: "https://b/y"}}, Add: []ResourceFields{{Name: "z"}}},
+	} {
+		if _, err := c.PackageRevise(ctx, rev); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if after := s.Resources("acceptance-dataset"); len(after) != len(before) {
+		t.Errorf("a refused revision changed the dataset: %d → %d resources", len(before), len(after))
+	}
+}
+
+// TestPackageReviseMissing: a CKAN without package_revise answers 400 "Action
+// name not known"; the error says so and matches ErrActionMissing.
+func TestPackageReviseMissing(t *testing.T) {
+	s, w, url := sim(t)
+	s.SetIntercept(func(rw http.ResponseWriter, r *http.Request, action string) bool {
+		if action != "package_revise" {
+			return false
+		}
+		rw.Header().Set("Content-Type", "application/json;charset=utf-8")
+		rw.WriteHeader(400)
+		rw.Write([]byte(`"Bad request - Action name not known: package_revise"`))
+		return true
+	})
+	c, _ := New(url, w.Editor.Token, nil)
+	_, err := c.PackageRevise(context.Background(), Revision{Dataset: "acceptance-dataset", Add: []ResourceFields{{Name: "a"}}})
+	var ame *ActionMissingError
+	if !errors.Is(err, ErrActionMissing) || !errors.As(err, &ame) || ame.Action != "package_revise" || IsTemporary(err) {
+		t.Fatalf("err = %v", err)
+	}
+	// Any other 400 is not "missing".
+	s.SetIntercept(nil)
+	if _, err := c.PackageRevise(context.Background(), Revision{Dataset: "no-such"}); errors.Is(err, ErrActionMissing) || !IsNotFound(err) {
+		t.Errorf("missing dataset: %v", err)
+	}
+}

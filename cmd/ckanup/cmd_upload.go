@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/creds"
 	"github.com/ckanup/ckanup/internal/fileset"
@@ -221,7 +222,8 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	}
 	r.pub = publish.New(publish.Options{
 		CKAN: r.client, Dataset: r.dataset, User: r.user.Name, Target: r.target, S3: api, Uploader: up,
-		Journal: st, JournalDir: journalDir,
+		FindUploads: r.findUploads(api),
+		Journal:     st, JournalDir: journalDir,
 		ObjectURL:   func(key string) string { return objectURL(r.target, o.PublicURLBase, key) },
 		Description: o.Desc, Format: o.Format, ResourceID: o.ResourceID, Force: o.Force,
 		Args: o.Global.Args, FilesInFlight: o.Concurrency, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r},
@@ -284,7 +286,7 @@ func (r *uploadRun) resolveDataset(ctx context.Context) (*ckan.Dataset, error) {
 }
 
 // s3 resolves the credentials and target and returns the S3 client.
-func (r *uploadRun) s3(ctx context.Context) (upload.API, error) {
+func (r *uploadRun) s3(ctx context.Context) (*s3.Client, error) {
 	src, err := r.credentials(ctx)
 	if err != nil {
 		return nil, err
@@ -467,6 +469,20 @@ func (r *uploadRun) printRecord(rec *publish.Record) {
 	}
 	fmt.Fprintf(r.o.Stdout, "%-8s %s → %s resource %s (%s, %s, sha256 %s) %s\n", rec.Status, rec.File, rec.Dataset,
 		rec.ResourceID, upload.FormatSize(rec.Size), how, rec.SHA256, rec.URL)
+}
+
+// findUploads lists the open multipart uploads of an object key: through the
+// token endpoint when there is one (its credentials cannot list the bucket),
+// else with ListMultipartUploads.
+func (r *uploadRun) findUploads(client *s3.Client) func(context.Context, string) ([]publish.OpenUpload, error) {
+	if tokenURL := r.settings.tokenEndpoint(r.o.TokenURL, r.o.Getenv); tokenURL != "" {
+		return func(ctx context.Context, _ string) ([]publish.OpenUpload, error) {
+			return endpointUploads(ctx, tokenURL, r.settings.Token, r.dataset.ID, r.o.HTTPClient)
+		}
+	}
+	return func(ctx context.Context, key string) ([]publish.OpenUpload, error) {
+		return publish.StoreUploads(ctx, client, r.target.Bucket, key)
+	}
 }
 
 // uploadEvents passes the publishing flow's events to the display.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
@@ -147,13 +148,9 @@ func (o *UploadsOptions) storeUploads(ctx context.Context) (*s3.Client, creds.Ta
 		if err != nil {
 			return nil, creds.Target{}, nil, err
 		}
-		listed, err := creds.ListEndpointUploads(ctx, tokenURL, settings.Token, dataset.ID, o.HTTPClient)
+		open, err := endpointUploads(ctx, tokenURL, settings.Token, dataset.ID, o.HTTPClient)
 		if err != nil {
 			return nil, creds.Target{}, nil, err
-		}
-		open := make([]publish.OpenUpload, len(listed))
-		for i, u := range listed {
-			open[i] = publish.OpenUpload{UploadID: u.UploadID, Key: u.Key, Initiated: u.Initiated}
 		}
 		return newS3Client(src), src.Target, open, nil
 	}
@@ -254,4 +251,18 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 		return &exitError{code: exitFailure, err: fmt.Errorf("%d of %d uploads could not be aborted", failed, len(chosen))}
 	}
 	return nil
+}
+
+// endpointUploads lists a dataset's open multipart uploads through a token
+// endpoint, with the server's permissions.
+func endpointUploads(ctx context.Context, tokenURL, token, datasetID string, hc *http.Client) ([]publish.OpenUpload, error) {
+	listed, err := creds.ListEndpointUploads(ctx, tokenURL, token, datasetID, hc)
+	if err != nil {
+		return nil, err
+	}
+	open := make([]publish.OpenUpload, len(listed))
+	for i, u := range listed {
+		open[i] = publish.OpenUpload{UploadID: u.UploadID, Key: u.Key, Initiated: u.Initiated}
+	}
+	return open, nil
 }

@@ -229,6 +229,31 @@ func TestKilledUploadResumes(t *testing.T) {
 	}
 }
 
+// A runner restarted with an empty state directory finds the interrupted
+// upload in S3 itself (the key is deterministic) and sends only the parts S3
+// lacks, checked against the file by their CRC32C.
+func TestKilledUploadResumesWithoutState(t *testing.T) {
+	e, th := newProxiedEnv(t)
+	f, acked := killedMidway(t, e, th)
+	if e.openUploads() != 1 {
+		t.Fatalf("%d open uploads after the kill", e.openUploads())
+	}
+	e.vars["XDG_STATE_HOME"] = t.TempDir() // the journal is gone
+	before := th.parts.Load()
+	r := e.upload(f, "--dataset", "acceptance-dataset")
+	if r.code != 0 || !strings.Contains(r.stderr, "found in S3") {
+		t.Fatalf("re-run: exit %d\n%s", r.code, r.stderr)
+	}
+	second := th.parts.Load() - before
+	if missing := 8 - acked; second > missing {
+		t.Errorf("the re-run sent %d parts; only %d were missing", second, missing)
+	}
+	e.checkRegistered("acceptance-dataset", "big.bin", f)
+	if e.openUploads() != 0 || len(e.ckan.Resources("acceptance-dataset")) != 1 {
+		t.Errorf("open uploads %d, resources %d", e.openUploads(), len(e.ckan.Resources("acceptance-dataset")))
+	}
+}
+
 func TestKilledBeforeRegistration(t *testing.T) {
 	e, th := newProxiedEnv(t)
 	f := makeFile(t, t.TempDir(), "done.bin", 12<<20)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/hint"
@@ -79,6 +80,9 @@ func (p *Publisher) One(ctx context.Context, it *Item) *Record {
 		}
 		jr = &journalRecorder{st: p.o.Journal, id: journal.ID(p.o.CKAN.SiteURL(), p.o.Dataset.ID, state.Path), e: entry, now: p.o.Now}
 		job.Recorder = jr
+	}
+	if it.Plan.Multipart && job.Resume == nil && (jr == nil || !jr.e.Completed) {
+		job.Resume = p.openUploadInStore(ctx, it)
 	}
 
 	var res *upload.Result
@@ -215,4 +219,47 @@ func (p *Publisher) explainS3(err error) error {
 		return hint.With(err, "nothing was registered; upload the file again once it is no longer being written")
 	}
 	return err
+}
+
+// openUploadInStore looks in S3 itself, through Options.FindUploads, for a
+// multipart upload of the item's key that no journal here knows of (a pod or
+// CI runner restarted with an empty state directory). The key is
+// deterministic, so such an upload belongs to this file's resource; its parts
+// are reused only where S3's CRC32C of a part equals the local bytes' (the
+// engine checks each one), so a different file's parts are never kept. The
+// newest upload is resumed; others are reported. It returns nil when there is
+// nothing to resume, when Force is set, or when listing is not allowed.
+func (p *Publisher) openUploadInStore(ctx context.Context, it *Item) *upload.Resume {
+	if p.o.FindUploads == nil || p.o.Force {
+		return nil
+	}
+	open, err := p.o.FindUploads(ctx, it.Key)
+	if err != nil {
+		p.o.Events.Logf("%s: could not look for an interrupted upload in S3: %v", it.File.Path, err)
+		return nil
+	}
+	var newest *OpenUpload
+	others := 0
+	for i := range open {
+		u := &open[i]
+		if u.Key != it.Key {
+			continue
+		}
+		if newest != nil {
+			others++
+			if !u.Initiated.After(newest.Initiated) {
+				continue
+			}
+		}
+		newest = u
+	}
+	if newest == nil {
+		return nil
+	}
+	p.o.Events.Notef("%s: resuming multipart upload %s found in S3 (started %s); parts whose checksum matches the file are kept",
+		it.File.Path, newest.UploadID, newest.Initiated.UTC().Format(time.RFC3339))
+	if others > 0 {
+		p.o.Events.Notef("%s: %d older multipart upload(s) of the same object are open: see `ckanup uploads list`", it.File.Path, others)
+	}
+	return &upload.Resume{UploadID: newest.UploadID, PartSize: it.Plan.PartSize, Known: map[int]upload.KnownPart{}}
 }

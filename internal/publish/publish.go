@@ -96,6 +96,11 @@ type Options struct {
 	// none. JournalDir is named in messages.
 	Journal    *journal.Store
 	JournalDir string
+	// FindUploads lists the open multipart uploads whose key begins with key
+	// (StoreUploads, or the token endpoint's listing), so that an upload
+	// interrupted on a machine whose journal is gone is resumed from S3 alone.
+	// nil: only the journal is consulted.
+	FindUploads func(ctx context.Context, key string) ([]OpenUpload, error)
 	// ObjectURL is the URL registered on the resource for an object key.
 	ObjectURL func(key string) string
 

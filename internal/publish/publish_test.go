@@ -62,7 +62,7 @@ func newEnv(t *testing.T) *env {
 	}))
 	t.Cleanup(ss.Close)
 	e.s3 = s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(ss.URL), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDPUBLISHTEST", "secret", ""),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIDPUBLISHTEST", "secret", ""),
 		RetryMaxAttempts: 1})
 	if e.client, err = ckan.New(cs.URL, e.world.Editor.Token, nil); err != nil {
 		t.Fatal(err)

@@ -226,7 +226,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		Journal:     st, JournalDir: journalDir,
 		ObjectURL:   func(key string) string { return objectURL(r.target, o.PublicURLBase, key) },
 		Description: o.Desc, Format: o.Format, ResourceID: o.ResourceID, Force: o.Force,
-		Args: o.Global.Args, FilesInFlight: o.Concurrency, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r},
+		Args: o.Global.Args, FilesInFlight: o.Concurrency, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r, ctx},
 	})
 	pf := make([]publish.File, len(files))
 	for i, f := range files {
@@ -414,12 +414,17 @@ func (r *uploadRun) displayMode() string {
 // uploadAll publishes the items, printing each record as its file finishes,
 // and decides the exit status.
 func (r *uploadRun) uploadAll(ctx context.Context, items []*publish.Item) error {
-	r.disp = newDisplay(r.o.Stderr, r.displayMode(), r.o.Global.Verbose, 30*time.Second)
+	r.disp = newDisplay(r.o.Stderr, r.displayMode(), r.o.Global.Verbose, 30*time.Second, r.o.Now)
+	r.disp.begin(len(items), plannedBytes(items))
+	sum := newSummary(r.o.Now())
 	records := r.pub.Run(ctx, items, func(rec *publish.Record) {
 		r.disp.pause()
 		r.printRecord(rec)
+		sum.add(rec.Status)
 	})
 	r.disp.close()
+	sum.end(r.o.Now(), r.disp.bytesSent(), ctx.Err() != nil)
+	_ = sum.print(r.o.Stdout, r.o.Stderr, r.o.Output, r.o.Global.Quiet)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -486,17 +491,23 @@ func (r *uploadRun) findUploads(client *s3.Client) func(context.Context, string)
 }
 
 // uploadEvents passes the publishing flow's events to the display.
-type uploadEvents struct{ r *uploadRun }
+type uploadEvents struct {
+	r   *uploadRun
+	ctx context.Context // a file failed after its cancellation was interrupted
+}
 
 func (e uploadEvents) Track(name string, size int64) publish.Progress {
-	return trackedFile{e.r.disp.track(name, size)}
+	return trackedFile{e.r.disp.track(name, size), e.ctx}
 }
 func (e uploadEvents) Notef(format string, a ...any) { e.r.notef(format, a...) }
 func (e uploadEvents) Logf(format string, a ...any)  { e.r.logf(format, a...) }
 
-type trackedFile struct{ *fileProgress }
+type trackedFile struct {
+	*fileProgress
+	ctx context.Context
+}
 
-func (t trackedFile) Finish(string) { t.done() }
+func (t trackedFile) Finish(status string) { t.finish(endStatus(t.ctx, status)) }
 
 func firstNonEmpty(vs ...string) string {
 	for _, v := range vs {

@@ -170,7 +170,8 @@ func (e *testEnv) upload(args ...string) runResult {
 	return e.run(context.Background(), "", append([]string{"upload", "--retries", "3", "--retry-max-time", "20s"}, args...)...)
 }
 
-// records parses NDJSON output.
+// records parses NDJSON output: the per-file records, without the last
+// {"type": "summary"} record.
 func records(t *testing.T, stdout string) []publish.Record {
 	t.Helper()
 	var recs []publish.Record
@@ -181,6 +182,9 @@ func records(t *testing.T, stdout string) []publish.Record {
 			break
 		} else if err != nil {
 			t.Fatalf("stdout is not NDJSON: %v\n%s", err, stdout)
+		}
+		if r.Type == "summary" {
+			continue
 		}
 		recs = append(recs, r)
 	}

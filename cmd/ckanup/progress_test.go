@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// syncBuffer (cmd_serve_test.go) is a bytes.Buffer safe for the ticker goroutine.
+
+func TestLineDisplay(t *testing.T) {
+	clock := newFakeClock()
+	var out syncBuffer
+	d := newLineDisplay(&out, false, time.Hour, clock.now) // the ticker never fires in this test
+	d.begin(3, 30<<20)
+	a := d.track("a.csv", 20<<20)
+	clock.advance(time.Second)
+	a.Transferred(2 << 20) // 10%, 2 MiB in 1 s
+	clock.advance(time.Hour)
+	d.periodic() // an interval without a decile: a line anyway
+	a.finish(progressFailed)
+	b := d.track("b.csv", 10<<20)
+	b.finish(progressSkipped)
+	c := d.track("c.csv", 0)
+	c.finish(progressCreated)
+	d.close()
+
+	want := []string{
+		"ckanup: 3 file(s), 30.0 MiB to send",
+		"ckanup: a.csv: 10% (2.0 MiB of 20.0 MiB, 2.0 MiB/s)",
+		"ckanup: a.csv: 10% (2.0 MiB of 20.0 MiB, 0.0 MiB/s)",
+		"ckanup: a.csv: failed at 10% (2.0 MiB of 20.0 MiB sent)",
+	}
+	got := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("lines:\n%s\nwant:\n%s", out.String(), strings.Join(want, "\n"))
+	}
+	if n := d.bytesSent(); n != 2<<20 {
+		t.Errorf("bytes sent %d", n)
+	}
+}
+
+func TestLineDisplayInterrupted(t *testing.T) {
+	clock := newFakeClock()
+	var out syncBuffer
+	d := newLineDisplay(&out, false, time.Hour, clock.now)
+	d.begin(1, 100<<20)
+	a := d.track("big.bin", 100<<20)
+	a.Transferred(16 << 20)
+	a.finish(progressInterrupted)
+	a.finish(progressCreated) // only the first end counts
+	d.close()
+	if s := out.String(); !strings.Contains(s, "big.bin: interrupted at 16% (16.0 MiB of 100.0 MiB sent)") || strings.Contains(s, "100%") {
+		t.Errorf("output:\n%s", s)
+	}
+}
+
+// lastLine is what a terminal shows last: the text after the last
+// carriage return or line-clearing escape.
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if i := strings.LastIndexAny(s, "\r\n"); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+func TestBarDisplayEndStates(t *testing.T) {
+	cases := []struct {
+		name   string
+		run    func(d *barDisplay)
+		last   string // the last line shows this
+		no100  bool   // "100%" never appears
+		noSIMB bool
+	}{
+		{"a failed file", func(d *barDisplay) {
+			a := d.track("a.csv", 8<<20)
+			a.Transferred(8 << 20) // every byte sent, then the registration fails
+			b := d.track("b.csv", 8<<20)
+			b.Transferred(2 << 20)
+			a.finish(progressFailed)
+			b.finish(progressFailed)
+		}, "ckanup: failed: 2 of 2 files failed; 10.0 MiB of 16.0 MiB sent (62%)", true, true},
+		{"interrupted", func(d *barDisplay) {
+			a := d.track("a.csv", 8<<20)
+			a.Transferred(1 << 20)
+			a.finish(progressInterrupted)
+		}, "ckanup: interrupted: 0 of 2 files done; 1.0 MiB of 16.0 MiB sent (6%)", true, true},
+		{"interrupted before the second file started", func(d *barDisplay) {
+			a := d.track("a.csv", 8<<20)
+			a.Transferred(8 << 20)
+			a.finish(progressCreated)
+		}, "ckanup: interrupted: 1 of 2 files done; 8.0 MiB of 16.0 MiB sent (50%)", true, true},
+		{"a skipped file leaves the total", func(d *barDisplay) {
+			a := d.track("a.csv", 8<<20)
+			a.finish(progressSkipped)
+			b := d.track("b.csv", 8<<20)
+			b.Transferred(8 << 20)
+			b.finish(progressUpdated)
+		}, "100%", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			d := newBarDisplay(&out, false, 0)
+			d.begin(2, 16<<20)
+			tc.run(d)
+			before := out.String()
+			d.close()
+			s := out.String()
+			if !strings.Contains(lastLine(s), tc.last) {
+				t.Errorf("last line %q, want %q\n%q", lastLine(s), tc.last, s)
+			}
+			if strings.Contains(before, "100%") || tc.no100 && strings.Contains(s, "100%") {
+				t.Errorf("100%% shown:\n%q", s)
+			}
+			if tc.noSIMB && (strings.Contains(s, " MB") || strings.Contains(s, " kB")) {
+				t.Errorf("SI units:\n%q", s)
+			}
+			if !strings.Contains(s, "MiB") && !strings.Contains(s, "GiB") {
+				t.Errorf("no IEC sizes:\n%q", s)
+			}
+		})
+	}
+}
+
+// The bar's total is the whole plan from the start: it does not grow as
+// files start, so the percent never jumps back.
+func TestBarDisplayTotalKnownUpFront(t *testing.T) {
+	var out bytes.Buffer
+	d := newBarDisplay(&out, false, 0)
+	d.begin(3, 30<<20)
+	if max := d.bar.GetMax64(); max != 30<<20+1 {
+		t.Fatalf("max %d", max)
+	}
+	a := d.track("a.csv", 10<<20)
+	a.Transferred(10 << 20)
+	if !strings.Contains(out.String(), "33%") {
+		t.Errorf("one file of three sent:\n%q", out.String())
+	}
+	d.track("b.csv", 10<<20)
+	d.track("c.csv", 10<<20)
+	if max := d.bar.GetMax64(); max != 30<<20+1 {
+		t.Errorf("max grew to %d", max)
+	}
+	if !strings.Contains(lastLine(out.String()), "[0/3] a.csv sent, b.csv 0%, c.csv 0%") {
+		t.Errorf("files in flight not shown: %q", lastLine(out.String()))
+	}
+}
+
+func TestSummary(t *testing.T) {
+	clock := newFakeClock()
+	s := newSummary(clock.now())
+	for _, st := range []string{"created", "updated", "skipped", "failed", "created"} {
+		s.add(st)
+	}
+	clock.advance(4 * time.Second)
+	s.end(clock.now(), 8<<20, false)
+	if got, want := s.text(), "5 file(s): 2 created, 1 updated, 1 skipped, 1 failed; 8.0 MiB sent in 4s (2.0 MiB/s)"; got != want {
+		t.Errorf("text %q, want %q", got, want)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := s.print(&stdout, &stderr, "json", false); err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["type"] != "summary" || rec["created"] != 2.0 || rec["failed"] != 1.0 || rec["bytes_sent"] != float64(8<<20) ||
+		rec["duration_s"] != 4.0 || rec["bytes_per_s"] != float64(2<<20) || rec["interrupted"] != false || stderr.Len() != 0 {
+		t.Errorf("record %v, stderr %q", rec, stderr.String())
+	}
+	stdout.Reset()
+	s.print(&stdout, &stderr, "text", false)
+	if stdout.Len() != 0 || !strings.HasPrefix(stderr.String(), "ckanup: 5 file(s)") {
+		t.Errorf("text: stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+	stderr.Reset()
+	s.print(&stdout, &stderr, "text", true)
+	if stderr.Len() != 0 {
+		t.Errorf("--quiet: %q", stderr.String())
+	}
+	i := newSummary(clock.now())
+	i.add("failed")
+	i.end(clock.now(), 0, true)
+	if got := i.text(); got != "interrupted: 1 file(s): 0 created, 0 updated, 0 skipped, 1 failed; 0 B sent in 0s" {
+		t.Errorf("interrupted: %q", got)
+	}
+	if endStatus(context.Background(), "failed") != "failed" {
+		t.Error("a failure without cancellation is not an interruption")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if endStatus(ctx, "failed") != "interrupted" || endStatus(ctx, "created") != "created" {
+		t.Error("endStatus after cancellation")
+	}
+}
+
+// A re-run skips the file: no progress or throughput line for it, and the
+// summary counts it as skipped with nothing sent; in JSON the summary is the
+// last record.
+func TestUploadSummaryAndSkippedProgress(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	f := makeFile(t, t.TempDir(), "a.csv", 6<<20)
+	r := e.upload(f, "-d", "acceptance-dataset")
+	if r.code != 0 || !strings.Contains(r.stderr, "ckanup: 1 file(s): 1 created, 0 updated, 0 skipped, 0 failed; 6.0 MiB sent in") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	r = e.upload(f, "-d", "acceptance-dataset")
+	if r.code != 0 || strings.Contains(r.stderr, "100%") || strings.Contains(r.stderr, "MiB/s") ||
+		!strings.Contains(r.stderr, "1 skipped, 0 failed; 0 B sent") {
+		t.Errorf("skipped re-run: exit %d\n%s", r.code, r.stderr)
+	}
+	r = e.upload(f, "-d", "acceptance-dataset", "--output", "json")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var last map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || len(lines) != 2 {
+		t.Fatalf("%d lines, %v\n%s", len(lines), err, r.stdout)
+	}
+	if last["type"] != "summary" || last["skipped"] != 1.0 || last["files"] != 1.0 || last["bytes_sent"] != 0.0 {
+		t.Errorf("summary record %v", last)
+	}
+	var first map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first["type"] != "file" || first["status"] != "skipped" {
+		t.Errorf("file record %v (%v)", first, err)
+	}
+}

@@ -1,4 +1,4 @@
-.PHONY: demo test build vet
+.PHONY: demo test build vet bench bench-smoke
 
 # Upload a sample file end to end against the local sandbox.
 demo:
@@ -13,3 +13,13 @@ build:
 
 vet:
 	go vet ./...
+
+# Measure ckanup against aws-cli, rclone, a bare SDK loop and curl on versitygw
+# (about 20 minutes) and write docs/performance.md. Pass flags with BENCHFLAGS,
+# e.g. make bench BENCHFLAGS='-cases https-1g -rounds 3'.
+bench:
+	go run ./bench $(BENCHFLAGS)
+
+# Every benchmark client once on a tiny input; checks each object arrives intact.
+bench-smoke:
+	go run ./bench -smoke

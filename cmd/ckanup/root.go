@@ -162,6 +162,7 @@ Start with 'ckanup demo' to see it work against a local sandbox, then
 	)
 	addExitCodesHelp(root)
 	setVersionFlag(root)
+	addProfileFlags(root)
 	return root
 }
 

@@ -87,31 +87,24 @@ func exitCodesMarkdown() string {
 }
 
 // errorKinds sorts the errors of ckanup's packages that do not say their own
-// kind (by implementing failure.Kinded). The first row that matches decides.
+// kind (by implementing failure.Kinded, as ckan.APIError, ckan.ResponseError,
+// ckan.RedirectError, fileset.Error and journal.ErrBusy do). The first row
+// that matches decides.
 var errorKinds = []struct {
 	kind  failure.Kind
 	match func(error) bool
 }{
 	// Authentication and permission.
 	{failure.Auth, func(err error) bool {
-		return errors.Is(err, ckan.ErrNotAuthenticated) || errors.Is(err, errNotEditable) || ckan.IsForbidden(err) ||
+		return errors.Is(err, ckan.ErrNotAuthenticated) || errors.Is(err, errNotEditable) ||
 			errors.Is(err, creds.ErrNoCredentials) || errors.Is(err, creds.ErrDenied) || upload.IsAccessDenied(err)
 	}},
 	// Not found.
-	{failure.NotFound, func(err error) bool {
-		return ckan.IsNotFound(err) || upload.APICode(err) == "NoSuchBucket"
-	}},
-	// Temporary: an HTTP status a later attempt may not get.
+	{failure.NotFound, func(err error) bool { return upload.APICode(err) == "NoSuchBucket" }},
+	// Temporary: an answer a later attempt may not get.
 	{failure.Temporary, func(err error) bool {
-		var ae *ckan.APIError
-		var re *ckan.ResponseError
 		var ee *creds.EndpointError
-		switch {
-		case errors.As(err, &ae):
-			return retryLater(ae.Status)
-		case errors.As(err, &re):
-			return retryLater(re.Status)
-		case errors.As(err, &ee):
+		if errors.As(err, &ee) {
 			return retryLater(ee.Status)
 		}
 		switch upload.APICode(err) {
@@ -121,13 +114,10 @@ var errorKinds = []struct {
 		}
 		return retryLater(upload.HTTPStatus(err))
 	}},
-	// Config: every other answer of CKAN, S3 or the token endpoint that says no.
+	// Config: every other refusal by S3 or the token endpoint.
 	{failure.Config, func(err error) bool {
-		var ae *ckan.APIError
-		var re *ckan.ResponseError
 		var ee *creds.EndpointError
-		return errors.As(err, &ae) || errors.As(err, &re) || errors.As(err, &ee) ||
-			(upload.APICode(err) != "" && upload.HTTPStatus(err) >= 300 && upload.HTTPStatus(err) < 500)
+		return errors.As(err, &ee) || (upload.APICode(err) != "" && upload.HTTPStatus(err) >= 300 && upload.HTTPStatus(err) < 500)
 	}},
 }
 

@@ -165,13 +165,15 @@ func actionMissing(action string, err error) error {
 
 // Revision is one package_revise call on a dataset's resources.
 type Revision struct {
-	// Dataset is the dataset's id (or name); the call is refused with a 409
-	// unless it matches.
+	// Dataset is the dataset's id or name.
 	Dataset string
 	// Update changes existing resources, each by its ID (fields not sent
 	// are kept, as with resource_patch).
 	Update []ResourceFields
-	// Add appends new resources; a client-chosen ID is kept.
+	// Add appends new resources; a client-chosen ID is kept. Beware: CKAN
+	// (2.10) saves an added resource whose ID the dataset already holds onto
+	// that resource, silently, and moves it to the end, as resource_create
+	// does: add only ids the dataset does not hold.
 	Add []ResourceFields
 }
 
@@ -180,13 +182,20 @@ type Revision struct {
 // update__resources__extend for the new ones), so the dataset changes once
 // rather than once per resource. It returns the dataset after the change.
 // Errors: *ActionMissingError (errors.Is ErrActionMissing) on a CKAN without
-// package_revise; a 409 Validation Error when the dataset does not match, or an
-// updated resource id is not in it.
+// package_revise; a 409 Validation Error ("resources__<id>: Unmatched key")
+// when an updated resource id is not in the dataset, and then nothing
+// changes; 403 when the user may not edit the dataset.
 func (c *Client) PackageRevise(ctx context.Context, rev Revision) (*Dataset, error) {
 	if rev.Dataset == "" {
 		return nil, errors.New("CKAN package_revise: no dataset")
 	}
-	body := map[string]any{"match": map[string]any{"id": rev.Dataset}}
+	// CKAN compares match with the dataset's own values: an id must be the id,
+	// a name the name.
+	key := "name"
+	if isUUID(rev.Dataset) {
+		key = "id"
+	}
+	body := map[string]any{"match": map[string]any{key: rev.Dataset}}
 	for _, u := range rev.Update {
 		if u.ID == "" {
 			return nil, errors.New("CKAN package_revise: an updated resource has no id")
@@ -217,4 +226,23 @@ func (c *Client) PackageRevise(ctx context.Context, rev Revision) (*Dataset, err
 		return nil, actionMissing("package_revise", err)
 	}
 	return &out.Package, nil
+}
+
+// isUUID reports a canonical 36-character UUID (what CKAN ids are).
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
 }

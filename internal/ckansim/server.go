@@ -656,7 +656,12 @@ func validateResource(p map[string]any) map[string][]string {
 	}
 	for _, k := range []string{"url", "name", "description", "format", "hash", "mimetype", "id"} {
 		if v, has := p[k]; has && v != nil {
-			if _, isStr := v.(string); !isStr {
+			switch n := v.(type) {
+			case string:
+			case float64:
+				// CKAN's unicode_safe turns a number into its text.
+				p[k] = strconv.FormatFloat(n, 'f', -1, 64)
+			default:
 				errs[k] = []string{"Must be a string"}
 			}
 		}
@@ -736,23 +741,9 @@ func (s *Server) resourceCreate(caller *User, p map[string]any) answer {
 	r["state"] = "active"
 	r["metadata_modified"] = now
 	if id := str(p, "id"); id != "" {
-		// CKAN saves onto an existing resource with this id, silently: core
-		// fields not sent keep their values, extras not sent are dropped
-		// (ckan.lib.dictization.model_save.resource_dict_save).
 		if od, i := s.resourceByID(id); od == d {
-			old := d.Resources[i]
-			for _, k := range coreResourceFields {
-				if _, sent := p[k]; !sent {
-					r[k] = old[k]
-				}
-			}
-			r["package_id"], r["state"], r["metadata_modified"] = d.ID, "active", now
-			r["position"] = i
-			normalize(r)
-			stripUploadURL(r)
-			d.Resources[i] = r
-			d.Modified = s.now()
-			return ok(s.resourceDict(r))
+			s.saveOnto(d, i, r, p)
+			return ok(s.resourceDict(d.Resources[len(d.Resources)-1]))
 		}
 	} else {
 		r["id"] = newID()
@@ -798,6 +789,34 @@ func (s *Server) resourcePatch(caller *User, p map[string]any) answer {
 	d.Resources[i] = r
 	d.Modified = s.now()
 	return ok(s.resourceDict(r))
+}
+
+// removeIfNotProvided are the resource columns CKAN clears when a save does
+// not send them (ckan/model/resource.py, doc='remove_if_not_provided'); every
+// other column keeps its value.
+var removeIfNotProvided = map[string]bool{"url": true, "description": true, "resource_type": true, "mimetype": true, "mimetype_inner": true}
+
+// saveOnto stores r (built from the sent fields p) onto d's resource i, the
+// way CKAN 2.10 handles a new resource whose id the dataset already holds
+// (resource_create, package_revise's update__resources__extend): silently,
+// keeping the core columns not sent except removeIfNotProvided, dropping the
+// extras not sent, and moving the resource to the end of the dataset with
+// position len(resources) (the list saved holds it twice; the other positions
+// stay as they were). Call with s.mu held.
+func (s *Server) saveOnto(d *Dataset, i int, r, p map[string]any) {
+	old := d.Resources[i]
+	for _, k := range coreResourceFields {
+		if _, sent := p[k]; !sent && !removeIfNotProvided[k] {
+			r[k] = old[k]
+		}
+	}
+	now := ts(s.now())
+	r["id"], r["package_id"], r["state"], r["metadata_modified"] = old["id"], d.ID, "active", now
+	r["position"] = len(d.Resources)
+	normalize(r)
+	stripUploadURL(r)
+	d.Resources = append(append(d.Resources[:i:i], d.Resources[i+1:]...), r)
+	d.Modified = s.now()
 }
 
 // stripUploadURL keeps only the file name of a url_type "upload" resource's

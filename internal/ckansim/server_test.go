@@ -82,19 +82,24 @@ func TestUploadURLType(t *testing.T) {
 }
 
 // TestCreateExistingID: resource_create with an id the dataset holds saves onto
-// it: core fields not sent are kept, extras not sent dropped, nothing added.
+// it as real CKAN 2.10 does (seen in internal/ckan's TestRealCreateExistingID):
+// url, description, mimetype… not sent are cleared, other core fields kept,
+// extras not sent dropped, and the resource moves to the end.
 func TestCreateExistingID(t *testing.T) {
 	e := newSim(t)
 	tok := e.w.Editor.Token
 	r := e.ok(t, "resource_create", tok, map[string]any{"package_id": "acceptance-dataset", "name": "a.csv",
-		"url": "https://b/a.csv", "size": 10, "s3_key": "k"})
+		"url": "https://b/a.csv", "size": 10, "s3_key": "k", "description": "first", "mimetype": "text/csv"})
 	id := r["id"].(string)
+	e.ok(t, "resource_create", tok, map[string]any{"package_id": "acceptance-dataset", "name": "b.csv", "url": "https://b/b.csv"})
 	r = e.ok(t, "resource_create", tok, map[string]any{"package_id": "acceptance-dataset", "id": id, "url": "https://b/other"})
-	if r["url"] != "https://b/other" || r["name"] != "a.csv" || r["size"] != float64(10) || r["s3_key"] != nil {
+	if r["url"] != "https://b/other" || r["name"] != "a.csv" || r["size"] != float64(10) || r["format"] != "CSV" ||
+		r["s3_key"] != nil || r["description"] != nil || r["mimetype"] != nil || r["position"] != float64(2) {
 		t.Errorf("overwritten resource: %v", r)
 	}
-	if n := len(e.s.Resources("acceptance-dataset")); n != 1 {
-		t.Errorf("%d resources, want 1", n)
+	res := e.s.Resources("acceptance-dataset")
+	if len(res) != 2 || res[0]["name"] != "b.csv" || res[0]["position"] != 1 || res[1]["id"] != id {
+		t.Errorf("dataset after: %v", res)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 var postOnly = map[string]bool{
 	"resource_create": true, "resource_patch": true, "resource_delete": true,
 	"package_create": true, "package_patch": true, "package_revise": true, "package_delete": true,
+	"dataset_purge": true,
 }
 
 const getOnPostOnly = "Bad request - JSON Error: Invalid request. Please use POST method for your request"
@@ -24,6 +25,19 @@ func init() {
 	actions["package_delete"] = (*Server).packageDelete
 	actions["package_revise"] = (*Server).packageRevise
 	actions["resource_delete"] = (*Server).resourceDelete
+	actions["dataset_purge"] = (*Server).datasetPurge
+}
+
+// datasetPurge removes a dataset for good (sysadmins only); the simulator
+// forgets deleted datasets anyway.
+func (s *Server) datasetPurge(caller *User, p map[string]any) answer {
+	if caller == nil || !caller.Sysadmin {
+		return denied(fmt.Sprintf("User %s not authorized to purge package", callerName(caller)))
+	}
+	if d := s.datasetByRef(str(p, "id")); d != nil {
+		return s.packageDelete(caller, p)
+	}
+	return ok(nil)
 }
 
 var datasetName = regexp.MustCompile(`^[a-z0-9_-]{2,100}$`)
@@ -94,6 +108,9 @@ func (s *Server) appendResources(d *Dataset, rs []any) answer {
 		}
 		if str(r, "id") == "" {
 			r["id"] = newID()
+		} else if od, j := s.resourceByID(str(r, "id")); od == d {
+			s.saveOnto(d, j, r, m)
+			continue
 		}
 		r["package_id"], r["state"], r["created"], r["metadata_modified"] = d.ID, "active", now, now
 		r["position"] = len(d.Resources)
@@ -191,9 +208,14 @@ func (s *Server) packageRevise(caller *User, p map[string]any) answer {
 	if ref == "" {
 		return invalid(map[string][]string{"match__id": {"Missing value"}})
 	}
-	d, a := s.editable(caller, ref)
+	// CKAN's order: package_show (read access), match, then the edit check on
+	// the merged dataset.
+	d := s.datasetByRef(ref)
 	if d == nil {
-		return a
+		return notFound()
+	}
+	if !s.canRead(caller, d) {
+		return denied(fmt.Sprintf("User %s not authorized to read package %s", callerName(caller), d.ID))
 	}
 	var unmatched []string
 	for k, v := range match {
@@ -204,6 +226,9 @@ func (s *Server) packageRevise(caller *User, p map[string]any) answer {
 	if len(unmatched) > 0 {
 		sort.Strings(unmatched)
 		return invalid(map[string][]string{"match": unmatched})
+	}
+	if !s.canEdit(caller, d) {
+		return denied(fmt.Sprintf("User %s not authorized to edit package %s", callerName(caller), d.ID))
 	}
 	// Work on copies so that a failure leaves the dataset as it was.
 	res := make([]map[string]any, len(d.Resources))
@@ -237,7 +262,7 @@ func (s *Server) packageRevise(caller *User, p map[string]any) answer {
 			}
 		}
 		if idx < 0 {
-			return invalid(map[string][]string{k: {fmt.Sprintf("there is no item with id %s", ref)}})
+			return invalid(map[string][]string{"resources__" + ref: {"Unmatched key " + ref}})
 		}
 		if errs := validateResource(patch); errs != nil {
 			return invalid(map[string][]string{k: {fmt.Sprint(errs)}})

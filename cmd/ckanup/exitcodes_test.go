@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -93,6 +94,7 @@ func TestExitCodeOfEachKind(t *testing.T) {
 			dir := t.TempDir()
 			e.s3Hook = func(w http.ResponseWriter, r *http.Request) bool {
 				if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/bad.csv") {
+					io.Copy(io.Discard, r.Body)
 					w.WriteHeader(http.StatusBadRequest)
 					w.Write([]byte(`<Error><Code>InvalidArgument</Code><Message>no</Message></Error>`))
 					return true
@@ -135,6 +137,7 @@ func TestExitCodeOfEachKind(t *testing.T) {
 		{"temporary: S3 answers 503 after the retries", func(t *testing.T, e *testEnv) []string {
 			e.s3Hook = func(w http.ResponseWriter, r *http.Request) bool {
 				if r.Method == http.MethodPut {
+					io.Copy(io.Discard, r.Body)
 					w.WriteHeader(http.StatusServiceUnavailable)
 					w.Write([]byte(`<Error><Code>ServiceUnavailable</Code><Message>busy</Message></Error>`))
 					return true

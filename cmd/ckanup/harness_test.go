@@ -46,6 +46,8 @@ type testEnv struct {
 	counts map[string]int // "PUT part", "PUT object", "POST", …
 	// s3Hook, when set, runs before the store answers; returning true means handled.
 	s3Hook func(w http.ResponseWriter, r *http.Request) bool
+	// terminal makes stderr look like a terminal (the progress bar).
+	terminal bool
 }
 
 const (
@@ -152,7 +154,7 @@ func (e *testEnv) run(ctx context.Context, stdin string, args ...string) runResu
 		Getenv:       func(k string) string { return e.vars[k] },
 		HTTPClient:   &http.Client{Timeout: time.Minute},
 		Now:          time.Now,
-		IsTerminal:   func(any) bool { return false },
+		IsTerminal:   func(any) bool { return e.terminal },
 		ReadPassword: func(any) ([]byte, error) { return nil, errors.New("no terminal") },
 	}
 	code := Execute(ctx, args, deps)

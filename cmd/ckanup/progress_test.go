@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -248,5 +250,59 @@ func TestUploadSummaryAndSkippedProgress(t *testing.T) {
 	var first map[string]any
 	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first["type"] != "file" || first["status"] != "skipped" {
 		t.Errorf("file record %v (%v)", first, err)
+	}
+}
+
+// On a terminal, a run stopped by Ctrl-C or by a failure never shows 100% or
+// "done"; a run that finishes does.
+func TestProgressBarOnTerminal(t *testing.T) {
+	cases := []struct {
+		name string
+		hook func(cancel func()) func(w http.ResponseWriter, r *http.Request) bool
+		code int
+		last string
+	}{
+		{"done", nil, exitOK, "done: 1 files"},
+		{"interrupted at the second part", func(cancel func()) func(w http.ResponseWriter, r *http.Request) bool {
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Query().Get("partNumber") == "2" {
+					cancel()
+				}
+				return false
+			}
+		}, exitInterrupted, "ckanup: interrupted: 0 of 1 files done;"},
+		{"failed at the second part", func(func()) func(w http.ResponseWriter, r *http.Request) bool {
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Query().Get("partNumber") == "2" {
+					io.Copy(io.Discard, r.Body) // else the client sees its upload cut off
+					w.WriteHeader(http.StatusBadRequest)
+					w.Write([]byte(`<Error><Code>InvalidArgument</Code><Message>no</Message></Error>`))
+					return true
+				}
+				return false
+			}
+		}, exitConfig, "ckanup: failed: 1 of 1 files failed;"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t, "", "", "", "ckanup-test")
+			e.terminal = true
+			f := makeFile(t, t.TempDir(), "big.bin", 16<<20)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.hook != nil {
+				e.s3Hook = tc.hook(cancel)
+			}
+			r := e.run(ctx, "", "upload", f, "-d", "acceptance-dataset", "--concurrency", "1", "--retries", "1")
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.last) {
+				t.Fatalf("exit %d, want %d and %q:\n%q", r.code, tc.code, tc.last, r.stderr)
+			}
+			if done := tc.code == exitOK; done != strings.Contains(r.stderr, "100%") {
+				t.Errorf("100%% shown: %v, want %v:\n%q", !done, done, r.stderr)
+			}
+			if strings.Contains(r.stderr, " MB") || !strings.Contains(r.stderr, "MiB") {
+				t.Errorf("units:\n%q", r.stderr)
+			}
+		})
 	}
 }

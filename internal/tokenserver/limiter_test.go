@@ -110,3 +110,25 @@ func TestTokenHeaders(t *testing.T) {
 		t.Errorf("bad header accepted: %v", err)
 	}
 }
+
+// TestCKANRedirectRefused: a token endpoint configured with a CKAN URL that
+// redirects (http → https) does not follow it with callers' tokens; it answers
+// 502 misconfigured and logs where CKAN redirects to.
+func TestCKANRedirectRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	front := httptest.NewServer(&ckansim.Redirector{Target: e.ckan.SiteURL, Status: http.StatusMovedPermanently})
+	defer front.Close()
+	e2 := newEnv(t, func(c *Config) { c.CKANURL = front.URL })
+	e2.world = e.world
+	before := len(e.ckan.Calls())
+	code, body := e2.post(t, e.world.Editor.Token, `{"dataset": "acceptance-dataset"}`)
+	if code != http.StatusBadGateway || body["error"].(map[string]any)["code"] != "misconfigured" {
+		t.Errorf("HTTP %d %v", code, body)
+	}
+	if n := len(e.ckan.Calls()) - before; n != 0 {
+		t.Errorf("%d calls reached CKAN through the redirect", n)
+	}
+	if !strings.Contains(e2.audit.String(), "redirects to "+e.ckan.SiteURL) {
+		t.Errorf("audit log: %s", e2.audit.String())
+	}
+}

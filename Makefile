@@ -1,10 +1,11 @@
-.PHONY: demo test build vet bench bench-smoke
+.PHONY: demo test build vet bench bench-smoke docs snapshot
 
 # Upload a sample file end to end against the local sandbox.
 demo:
 	go run ./cmd/ckanup demo
 
-# Install and start the S3 test servers, vet, gofmt, go test -race, fuzz briefly.
+# Check prerequisites, build and start the test servers, vet, gofmt, go test -race,
+# fuzz briefly, govulncheck, goreleaser's snapshot release (see README, Development).
 test:
 	./scripts/test.sh
 
@@ -23,3 +24,12 @@ bench:
 # Every benchmark client once on a tiny input; checks each object arrives intact.
 bench-smoke:
 	go run ./bench -smoke
+
+# Regenerate docs/reference/ from the commands (TestReferenceDocsUpToDate checks it).
+docs:
+	go run ./cmd/ckanup gen-docs --markdown docs/reference
+
+# The release build without publishing: six archives, .deb and .rpm in dist/
+# (goreleaser v2.15.1: go install github.com/goreleaser/goreleaser/v2@v2.15.1).
+snapshot:
+	goreleaser release --snapshot --clean

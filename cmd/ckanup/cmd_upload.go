@@ -207,11 +207,15 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if err != nil {
 		return err
 	}
-	up := upload.New(api, upload.Options{
+	engine, err := o.S3.engineOptions(o.Deps, upload.Options{
 		PartSize: partSize, Concurrency: o.Concurrency, MaxAttempts: o.Retries, MaxRetryTime: o.RetryMaxTime,
 		RequestTimeout: o.RequestTimeout, KeepOnFailure: !o.NoResume,
 		RefreshCredentials: r.source.Invalidate,
-	})
+	}, r.notef)
+	if err != nil {
+		return err
+	}
+	up := upload.New(api, engine)
 	journalDir, err := journal.Dir(o.Getenv)
 	if err != nil {
 		return err
@@ -224,7 +228,7 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		CKAN: r.client, Dataset: r.dataset, User: r.user.Name, Target: r.target, S3: api, Uploader: up,
 		FindUploads: r.findUploads(api),
 		Journal:     st, JournalDir: journalDir,
-		ObjectURL:   func(key string) string { return objectURL(r.target, o.PublicURLBase, key) },
+		ObjectURL:   func(key string) string { return objectURL(r.source.Config, r.target, o.PublicURLBase, key) },
 		Description: o.Desc, Format: o.Format, ResourceID: o.ResourceID, Force: o.Force,
 		Args: o.Global.Args, FilesInFlight: o.Concurrency, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r, ctx},
 	})
@@ -351,21 +355,6 @@ func (r *uploadRun) credentials(ctx context.Context) (*creds.Source, error) {
 	}
 	assumed.Target.DatasetPrefix = prefix
 	return assumed, nil
-}
-
-// objectURL is the URL recorded on the resource.
-func objectURL(t creds.Target, publicBase, key string) string {
-	switch {
-	case publicBase != "":
-		return strings.TrimSuffix(publicBase, "/") + "/" + scope.EscapeKey(key)
-	case t.Endpoint != "" && t.PathStyle:
-		return t.Endpoint + "/" + t.Bucket + "/" + scope.EscapeKey(key)
-	case t.Endpoint != "":
-		scheme, host, _ := strings.Cut(t.Endpoint, "://")
-		return scheme + "://" + t.Bucket + "." + host + "/" + scope.EscapeKey(key)
-	default:
-		return fmt.Sprintf("https://%s.s3.%s.amazonaws.com/%s", t.Bucket, t.Region, scope.EscapeKey(key))
-	}
 }
 
 func (r *uploadRun) printPlan(jobs []*publish.Item) error {

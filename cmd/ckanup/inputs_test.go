@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/ckanup/ckanup/internal/creds"
 	"github.com/ckanup/ckanup/internal/fileset"
 	"github.com/ckanup/ckanup/internal/scope"
@@ -22,11 +24,13 @@ func TestObjectURL(t *testing.T) {
 			"https://s3.example.org/bkt/portal/org/ds/res/a%20b%2Bc%25.csv"},
 		{"endpoint, virtual-hosted", creds.Target{Bucket: "bkt", Endpoint: "https://s3.example.org"}, "",
 			"https://bkt.s3.example.org/portal/org/ds/res/a%20b%2Bc%25.csv"},
+		{"dotted bucket goes path-style, as the SDK sends it", creds.Target{Bucket: "data.example.org", Region: "eu-west-1"}, "",
+			"https://s3.eu-west-1.amazonaws.com/data.example.org/portal/org/ds/res/a%20b%2Bc%25.csv"},
 		{"public base", creds.Target{Bucket: "bkt", Region: "eu-west-1"}, "https://cdn.example.org/files/",
 			"https://cdn.example.org/files/portal/org/ds/res/a%20b%2Bc%25.csv"},
 	}
 	for _, tc := range cases {
-		if got := objectURL(tc.target, tc.public, key); got != tc.want {
+		if got := objectURL(aws.Config{Region: "us-east-1"}, tc.target, tc.public, key); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}

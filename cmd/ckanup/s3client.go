@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"sort"
-	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/ckanup/ckanup/internal/s3client"
+	"github.com/ckanup/ckanup/internal/upload"
 	"github.com/spf13/cobra"
 )
 
@@ -20,6 +17,8 @@ type S3Flags struct {
 	Bucket, KeyPrefix, Region, Endpoint, AWSProfile string
 	PathStyle                                       *bool
 	pathStyle                                       bool
+	// Checksum is --checksum (env CKANUP_CHECKSUM): auto, crc32c, crc64nvme, md5 or off.
+	Checksum string
 	// credentials, when set, replaces the AWS chain's (the demo uses it).
 	credentials aws.CredentialsProvider
 }
@@ -32,6 +31,31 @@ func (f *S3Flags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.Endpoint, "endpoint-url", "", "S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL)")
 	fl.StringVar(&f.AWSProfile, "aws-profile", "", "AWS shared-config profile (default: AWS_PROFILE)")
 	fl.BoolVar(&f.pathStyle, "path-style", false, "path-style S3 URLs (default: on when an endpoint is set)")
+	fl.StringVar(&f.Checksum, "checksum", "", "request checksums: auto, crc32c, crc64nvme, md5 or off (env CKANUP_CHECKSUM; default auto: CRC32C, or Content-MD5 where the store refuses checksum headers)")
+}
+
+// checksum resolves --checksum / CKANUP_CHECKSUM.
+func (f *S3Flags) checksum(deps *Deps) (upload.Checksum, error) {
+	c, err := upload.ParseChecksum(firstNonEmpty(f.Checksum, deps.Getenv("CKANUP_CHECKSUM")))
+	if err != nil {
+		return "", usageErrorf("--checksum: %v", err)
+	}
+	return c, nil
+}
+
+// engineOptions adds the S3 settings to the engine's options: the checksum
+// mode, and a notice when auto falls back to Content-MD5.
+// It fails with a usage error for an unknown checksum mode.
+func (f *S3Flags) engineOptions(deps *Deps, o upload.Options, notice func(format string, a ...any)) (upload.Options, error) {
+	c, err := f.checksum(deps)
+	if err != nil {
+		return o, err
+	}
+	o.Checksum = c
+	o.OnChecksumFallback = func(from, to upload.Checksum, cause error) {
+		notice("the S3 store refused %s checksum headers (%v); sending Content-MD5 instead for the rest of this run (set --checksum md5 to skip the first try)", from, cause)
+	}
+	return o, nil
 }
 
 // changed records flags whose "unset" differs from their zero value.
@@ -81,37 +105,15 @@ func where(t creds.Target) string {
 	return "AWS S3 in " + t.Region
 }
 
-// newS3Client builds the S3 client for a credentials source. ckanup owns the
-// retry policy, so the SDK's retryer is switched off (one attempt per call);
-// request checksums are the engine's, not the SDK's automatic ones.
-func newS3Client(src *creds.Source) *s3.Client {
-	t := src.Target
-	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: 2 * time.Minute,
-		ExpectContinueTimeout: time.Second,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   32,
-		ForceAttemptHTTP2:     true,
+// newS3Client builds the S3 client for a credentials source (see s3client.New:
+// the SDK's HTTP client with its CA bundle and proxy settings, no SDK retries).
+func newS3Client(src *creds.Source) *s3.Client { return s3client.New(src.Config, src.Target) }
+
+// objectURL is the URL recorded on the resource (see s3client.ObjectURL).
+func objectURL(cfg aws.Config, t creds.Target, publicBase, key string) string {
+	u, err := s3client.ObjectURL(context.Background(), cfg, t, publicBase, key)
+	if err != nil {
+		return "s3://" + t.Bucket + "/" + key // the endpoint rules refused the target; the upload will say why
 	}
-	return s3.NewFromConfig(src.Config, func(o *s3.Options) {
-		o.HTTPClient = &http.Client{Transport: transport}
-		o.Retryer = aws.NopRetryer{}
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		o.UsePathStyle = t.PathStyle
-		if t.Region != "" {
-			o.Region = t.Region
-		}
-		if t.Endpoint != "" {
-			o.BaseEndpoint = aws.String(t.Endpoint)
-		}
-		if t.Endpoint == "" || strings.HasPrefix(t.Endpoint, "https://") {
-			// TLS protects the body and every part carries a CRC32C that S3
-			// verifies, so the body is not hashed a second time for SigV4.
-			o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
-		}
-	})
+	return u
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -97,15 +98,29 @@ func FromChain(ctx context.Context, o ChainOptions) (*Source, error) {
 	}
 	var invalidate func()
 	if cfg.Credentials != nil {
-		inner, _ := cfg.Credentials.(*aws.CredentialsCache)
-		cache := aws.NewCredentialsCache(cfg.Credentials, func(c *aws.CredentialsCacheOptions) {
+		var p aws.CredentialsProvider = cfg.Credentials
+		var chain *chainProvider
+		if o.Credentials == nil {
+			chain = &chainProvider{cur: cfg.Credentials, load: func(ctx context.Context) (aws.CredentialsProvider, error) {
+				c, err := config.LoadDefaultConfig(ctx, loadOpts...)
+				if err != nil {
+					return nil, fmt.Errorf("reload AWS configuration: %w", err)
+				}
+				if c.Credentials == nil {
+					return nil, fmt.Errorf("reload AWS configuration: %w", ErrNoCredentials)
+				}
+				return c.Credentials, nil
+			}}
+			p = chain
+		}
+		cache := aws.NewCredentialsCache(p, func(c *aws.CredentialsCacheOptions) {
 			c.ExpiryWindow = ExpiryWindow
 			c.ExpiryWindowJitterFrac = 0.2
 		})
 		cfg.Credentials = cache
 		invalidate = func() {
-			if inner != nil {
-				inner.Invalidate()
+			if chain != nil {
+				chain.invalidate()
 			}
 			cache.Invalidate()
 		}
@@ -117,6 +132,88 @@ func FromChain(ctx context.Context, o ChainOptions) (*Source, error) {
 	return &Source{Config: cfg, Kind: "AWS SDK configuration chain", Invalidate: invalidate, Target: Target{Bucket: o.Bucket, Region: cfg.Region,
 		Endpoint: endpoint, KeyPrefix: strings.Trim(o.KeyPrefix, "/"), PathStyle: pathStyle}}, nil
 }
+
+// chainProvider hands out the credentials of the AWS configuration chain. When
+// S3 refuses them as expired, invalidate makes the next Retrieve load the
+// whole chain again (files, environment, SSO cache, credential_process), so a
+// rotated key or a renewed session is picked up; getting the refused key back
+// is an error that says so.
+type chainProvider struct {
+	load func(context.Context) (aws.CredentialsProvider, error)
+
+	mu      sync.Mutex
+	cur     aws.CredentialsProvider
+	last    aws.Credentials // what Retrieve last handed out
+	reload  bool
+	refused *aws.Credentials
+	// renewed is when a reload last brought other credentials: requests
+	// signed before it (parts in flight) may still come back refused, and
+	// their refusals are not about the new credentials.
+	renewed time.Time
+}
+
+// renewalGrace is how long after a reload that brought new credentials a
+// refusal is taken to be about the old ones (the longest part upload timeout
+// is longer, but by then the old credentials' refusals have come back).
+const renewalGrace = time.Minute
+
+func (p *chainProvider) invalidate() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.renewed.IsZero() && time.Since(p.renewed) < renewalGrace {
+		return
+	}
+	p.reload = true
+	if p.last.AccessKeyID != "" {
+		last := p.last
+		p.refused = &last
+	}
+}
+
+func (p *chainProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reload {
+		cur, err := p.load(ctx)
+		if err != nil {
+			return aws.Credentials{}, err
+		}
+		p.cur, p.reload = cur, false
+	}
+	c, err := p.cur.Retrieve(ctx)
+	if err != nil {
+		return c, err
+	}
+	if r := p.refused; r != nil {
+		p.refused = nil
+		if c.AccessKeyID == r.AccessKeyID && c.SecretAccessKey == r.SecretAccessKey && c.SessionToken == r.SessionToken {
+			return aws.Credentials{}, &SameCredentialsError{AccessKeyID: c.AccessKeyID, Source: c.Source}
+		}
+		p.renewed = time.Now()
+	}
+	p.last = c
+	return c, nil
+}
+
+// SameCredentialsError reports that reloading the AWS configuration gave back
+// the very credentials S3 had just refused as expired or unknown.
+type SameCredentialsError struct {
+	AccessKeyID string
+	Source      string // the SDK provider's name, e.g. SharedConfigCredentials
+}
+
+func (e *SameCredentialsError) Error() string {
+	id := e.AccessKeyID
+	if len(id) > 4 {
+		id = "…" + id[len(id)-4:]
+	}
+	return fmt.Sprintf("S3 refused access key %s as expired or unknown, and reloading the AWS configuration (%s) gave back the same key: renew the credentials (aws sso login, a new key in the credentials file or environment) and run again", id, e.Source)
+}
+
+// ErrorKind tells the upload engine this is final: "auth".
+func (e *SameCredentialsError) ErrorKind() string { return "auth" }
+
+func (e *SameCredentialsError) Is(target error) bool { return target == ErrNoCredentials }
 
 // ErrNoCredentials means no AWS credentials could be found or retrieved.
 var ErrNoCredentials = errors.New("no AWS credentials")

@@ -35,6 +35,21 @@ func (e *EndpointError) Error() string {
 	return fmt.Sprintf("token endpoint: %s (HTTP %d %s)", e.Message, e.Status, e.Code)
 }
 
+// ErrorKind classifies the answer for the upload engine's retries (see
+// upload.Classify): 401/403 "auth", 404 "not-found", 408/429/5xx
+// "temporary", anything else "permanent".
+func (e *EndpointError) ErrorKind() string {
+	switch {
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		return "auth"
+	case e.Status == http.StatusNotFound:
+		return "not-found"
+	case e.Status == http.StatusRequestTimeout || e.Status == http.StatusTooManyRequests || e.Status >= 500 && e.Status != http.StatusNotImplemented:
+		return "temporary"
+	}
+	return "permanent"
+}
+
 func (e *EndpointError) Is(target error) bool {
 	return target == ErrDenied && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
 }

@@ -50,19 +50,22 @@ type Part struct {
 
 // Entry is one upload in progress.
 type Entry struct {
-	Version      int       `json:"version"`
-	Site         string    `json:"site"`
-	DatasetID    string    `json:"dataset_id"`
-	DatasetName  string    `json:"dataset_name"`
-	ResourceID   string    `json:"resource_id"`
-	ResourceName string    `json:"resource_name"`
-	Bucket       string    `json:"bucket"`
-	Key          string    `json:"key"`
-	Endpoint     string    `json:"endpoint,omitempty"`
-	UploadID     string    `json:"upload_id"`
-	PartSize     int64     `json:"part_size"`
-	File         FileState `json:"file"`
-	Parts        []Part    `json:"parts"`
+	Version      int    `json:"version"`
+	Site         string `json:"site"`
+	DatasetID    string `json:"dataset_id"`
+	DatasetName  string `json:"dataset_name"`
+	ResourceID   string `json:"resource_id"`
+	ResourceName string `json:"resource_name"`
+	Bucket       string `json:"bucket"`
+	Key          string `json:"key"`
+	Endpoint     string `json:"endpoint,omitempty"`
+	UploadID     string `json:"upload_id"`
+	PartSize     int64  `json:"part_size"`
+	// Checksum is the upload's checksum mode (crc32c, crc64nvme, md5, off;
+	// empty in entries written before it was kept: crc32c).
+	Checksum string    `json:"checksum,omitempty"`
+	File     FileState `json:"file"`
+	Parts    []Part    `json:"parts"`
 	// Completed is set once CompleteMultipartUpload succeeded: only the CKAN
 	// registration is left.
 	Completed bool      `json:"completed,omitempty"`

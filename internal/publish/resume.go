@@ -50,6 +50,14 @@ func (j *journalRecorder) Created(uploadID string, partSize int64) {
 	j.save()
 }
 
+// ChecksumMode keeps the upload's checksum mode, so a resume sends its parts alike.
+func (j *journalRecorder) ChecksumMode(c upload.Checksum) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.e.Checksum = string(c)
+	j.save()
+}
+
 func (j *journalRecorder) PartDone(n int, size int64, etag, crc string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -87,7 +95,7 @@ func (j *journalRecorder) flush() error {
 }
 
 func resumeOf(e *journal.Entry) *upload.Resume {
-	r := &upload.Resume{UploadID: e.UploadID, PartSize: e.PartSize, Known: map[int]upload.KnownPart{}}
+	r := &upload.Resume{UploadID: e.UploadID, PartSize: e.PartSize, Checksum: upload.Checksum(e.Checksum), Known: map[int]upload.KnownPart{}}
 	for _, p := range e.Parts {
 		r.Known[p.Number] = upload.KnownPart{Size: p.Size, ETag: p.ETag, CRC32C: p.CRC32C}
 	}

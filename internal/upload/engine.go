@@ -2,12 +2,15 @@ package upload
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +52,13 @@ type Options struct {
 	// expired or are unknown (ExpiredToken, InvalidToken, InvalidAccessKeyId —
 	// servers differ); the request is then retried once with fresh ones.
 	RefreshCredentials func()
+	// Checksum is how requests are protected; "" means ChecksumAuto.
+	Checksum Checksum
+	// OnChecksumFallback, when set, hears once per Uploader that ChecksumAuto
+	// met a store refusing checksum headers and goes on with ChecksumMD5.
+	OnChecksumFallback func(from, to Checksum, cause error)
+	// Now is the clock (for clock-skew detection and durations). Default time.Now.
+	Now func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -69,6 +79,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxInterval <= 0 {
 		o.MaxInterval = 30 * time.Second
+	}
+	if o.Checksum == "" {
+		o.Checksum = ChecksumAuto
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }
@@ -122,8 +138,12 @@ type Result struct {
 	PartSize    int64
 	Parts       int
 	ETag        string
-	// Checksum is the CRC32C S3 holds for the object: full-object for a single
-	// request, composite ("…-N") for a multipart upload.
+	// ChecksumMode is how the requests were protected: crc32c, crc64nvme, md5
+	// or off (never auto: the mode auto settled on).
+	ChecksumMode Checksum
+	// Checksum is the checksum S3 holds for the object in that mode: CRC32C
+	// full-object for a single request, composite ("…-N") for a multipart
+	// upload; CRC64NVME full-object; empty for md5 and off.
 	Checksum string
 	UploadID string
 	// Reused is true when the object was already in place and nothing was sent.
@@ -132,18 +152,21 @@ type Result struct {
 }
 
 // Uploader sends files to S3. One Uploader may run several Uploads at once; they
-// share its pool of Concurrency request slots.
+// share its pool of Concurrency request slots and its checksum choice.
 type Uploader struct {
-	api    API
-	opts   Options
-	tokens chan struct{}
-	now    func() time.Time
+	api      API
+	opts     Options
+	tokens   chan struct{}
+	now      func() time.Time
+	maxParts int // MaxParts; smaller in tests
+	// fellBack is set once ChecksumAuto fell back to ChecksumMD5.
+	fellBack atomic.Bool
 }
 
 // New returns an Uploader calling api.
 func New(api API, opts Options) *Uploader {
 	opts = opts.withDefaults()
-	return &Uploader{api: api, opts: opts, tokens: make(chan struct{}, opts.Concurrency), now: time.Now}
+	return &Uploader{api: api, opts: opts, tokens: make(chan struct{}, opts.Concurrency), now: opts.Now, maxParts: MaxParts}
 }
 
 // Plan returns how the file of the given size would be sent.
@@ -152,7 +175,57 @@ func (u *Uploader) Plan(size int64) (Plan, error) { return NewPlan(size, u.opts.
 // PartSize is the starting part size, in bytes (Options.PartSize or its default).
 func (u *Uploader) PartSize() int64 { return u.opts.PartSize }
 
+// ChecksumMode is the mode requests are sent with now: Options.Checksum, or
+// for ChecksumAuto, crc32c until a store refused it and md5 after.
+func (u *Uploader) ChecksumMode() Checksum {
+	switch {
+	case u.opts.Checksum != ChecksumAuto:
+		return u.opts.Checksum
+	case u.fellBack.Load():
+		return ChecksumMD5
+	}
+	return ChecksumCRC32C
+}
+
+// refused is called with a failed request sent in mode sent. It reports
+// whether the request should be sent again in the (new) current mode: true
+// when the mode is auto and the store refused the checksum headers.
+func (u *Uploader) refused(err error, sent Checksum) bool {
+	if u.opts.Checksum != ChecksumAuto || !sent.headers() || !checksumRefusal(err) {
+		return false
+	}
+	if u.fellBack.CompareAndSwap(false, true) && u.opts.OnChecksumFallback != nil {
+		u.opts.OnChecksumFallback(sent, ChecksumMD5, err)
+	}
+	return true
+}
+
+// checksumRefusal reports an answer that a store refusing x-amz-checksum-*
+// headers gives: 501, NotImplemented, or a 400 that names a checksum header or
+// says nothing at all (a HEAD's 400 has no body).
+func checksumRefusal(err error) bool {
+	status, code := HTTPStatus(err), APICode(err)
+	if status == 501 || code == "NotImplemented" {
+		return true
+	}
+	if status != 400 {
+		return false
+	}
+	msg := ""
+	if m := errMessage(err); m != "" {
+		msg = strings.ToLower(strings.ReplaceAll(m, " ", ""))
+	}
+	switch code {
+	case "", "BadRequest":
+		return msg == "" || msg == "badrequest" || strings.Contains(msg, "checksum") || strings.Contains(msg, "x-amz-")
+	case "InvalidArgument", "InvalidRequest", "UnsupportedHeader", "InvalidHeader":
+		return strings.Contains(msg, "checksum") || strings.Contains(msg, "x-amz-sdk") || strings.Contains(msg, "x-amz-checksum")
+	}
+	return false
+}
+
 type source struct {
+	path  string
 	f     *os.File
 	size  int64
 	mtime time.Time
@@ -172,19 +245,55 @@ func openSource(path string) (*source, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	return &source{f: f, size: fi.Size(), mtime: fi.ModTime()}, nil
+	return &source{path: path, f: f, size: fi.Size(), mtime: fi.ModTime()}, nil
 }
 
 // unchanged fails with ErrSourceChanged if the file's size or mtime moved.
 func (s *source) unchanged() error {
-	fi, err := s.f.Stat()
+	fi, err := os.Stat(s.path)
 	if err != nil {
-		return fmt.Errorf("stat: %w", err)
+		return fmt.Errorf("stat %s: %w", s.path, err)
 	}
 	if fi.Size() != s.size || !fi.ModTime().Equal(s.mtime) {
-		return fmt.Errorf("size %d→%d, modified %s: %w", s.size, fi.Size(), fi.ModTime().Format(time.RFC3339), ErrSourceChanged)
+		return fmt.Errorf("%s: size %d→%d, modified %s: %w", s.path, s.size, fi.Size(), fi.ModTime().Format(time.RFC3339), ErrSourceChanged)
 	}
 	return nil
+}
+
+// recheck is run after a digest error: the size and mtime, then the bytes of
+// the part (whose CRC32C was want) are read again. A changed file is a
+// permanent ErrSourceChanged naming it.
+func (s *source) recheck(ctx context.Context, n int, off, size int64, want uint32) error {
+	if err := s.unchanged(); err != nil {
+		return err
+	}
+	p, err := sumPart(ctx, s.f, n, off, size, nil, make([]byte, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.path, err)
+	}
+	if p.crc != want {
+		return fmt.Errorf("%s: the bytes of part %d changed: %w", s.path, n, ErrSourceChanged)
+	}
+	return nil
+}
+
+// HashFile returns the SHA-256 (hex) and size of the file at path, reading it
+// once. It stops within 1 MiB of ctx's cancellation, returning ctx's error.
+func HashFile(ctx context.Context, path string) (string, int64, error) {
+	src, err := openSource(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer src.f.Close()
+	sums := newFileSums(0, ChecksumOff)
+	n, err := io.CopyBuffer(sums.sha, ctxReader{ctx, src.f}, make([]byte, 1<<20))
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", n, ctx.Err()
+		}
+		return "", n, fmt.Errorf("hash %s: %w", path, err)
+	}
+	return sums.SHA256(), n, nil
 }
 
 // Upload sends job.Path to job.Bucket/job.Key and verifies the object.
@@ -214,7 +323,7 @@ func (u *Uploader) Upload(ctx context.Context, job Job) (*Result, error) {
 	if plan.Multipart {
 		res, err = u.multipart(ctx, job, src, plan)
 	} else {
-		res, err = u.single(ctx, job, src.f, plan.Size, src.unchanged)
+		res, err = u.single(ctx, job, src.f, plan.Size, src)
 	}
 	if err != nil {
 		return nil, err
@@ -234,35 +343,63 @@ func (u *Uploader) metadata(job Job, extra map[string]string) map[string]string 
 	return m
 }
 
-// single sends a body smaller than one part with one PutObject. unchanged, when
-// set, is checked after the checksum pass (a file must not have moved).
-func (u *Uploader) single(ctx context.Context, job Job, body io.ReaderAt, size int64, unchanged func() error) (*Result, error) {
+// protect sets the checksum fields of a request body in mode c.
+func protect(c Checksum, p partSum, algo *types.ChecksumAlgorithm, crc32c, crc64 **string, contentMD5 **string) {
+	switch c {
+	case ChecksumCRC32C:
+		*algo, *crc32c = types.ChecksumAlgorithmCrc32c, aws.String(crcBase64(p.crc))
+	case ChecksumCRC64NVME:
+		*algo, *crc64 = types.ChecksumAlgorithmCrc64nvme, aws.String(crc64Base64(p.crc64))
+	case ChecksumMD5:
+		*contentMD5 = aws.String(base64.StdEncoding.EncodeToString(p.md5))
+	}
+}
+
+// single sends a body smaller than one part with one PutObject. src, when set,
+// is the file: checked unchanged before and after sending, and re-checked on
+// a digest error.
+func (u *Uploader) single(ctx context.Context, job Job, body io.ReaderAt, size int64, src *source) (*Result, error) {
 	plan := Plan{Size: size, PartSize: max(size, 1), Parts: 1}
-	sums := newFileSums(1)
+	sums := newFileSums(1, u.ChecksumMode())
+	if sums.md5 == nil { // auto may fall back to MD5 on this very request
+		sums.md5, sums.partMD5 = md5.New(), make([][]byte, 1)
+	}
 	if err := readParts(ctx, body, plan, sums, nil); err != nil {
 		return nil, err
 	}
-	if unchanged != nil {
-		if err := unchanged(); err != nil {
+	if src != nil {
+		if err := src.unchanged(); err != nil {
 			return nil, err
 		}
 	}
 	sha := sums.SHA256()
-	crc := crcBase64(sums.parts[0])
+	p := partSum{n: 1, size: size, crc: sums.parts[0], md5: sums.partMD5[0]}
+	if sums.full64 != nil {
+		p.crc64 = sums.parts64[0]
+	}
+	c := call{op: "PutObject", obs: job.Observer, timeout: u.partTimeout(size)}
+	if src != nil {
+		c.recheck = func(ctx context.Context) error { return src.recheck(ctx, 1, 0, size, p.crc) }
+	}
 	var etag string
+	var mode Checksum
 	err := u.acquire(ctx, func() error {
-		return u.retry(ctx, "PutObject", 0, job.Observer, u.partTimeout(size), func(actx context.Context) error {
-			out, err := u.api.PutObject(actx, &s3.PutObjectInput{
-				Bucket:            aws.String(job.Bucket),
-				Key:               aws.String(job.Key),
-				Body:              io.NewSectionReader(body, 0, size),
-				ContentLength:     aws.Int64(size),
-				ContentType:       nonEmpty(job.ContentType),
-				Metadata:          u.metadata(job, map[string]string{MetaSHA256: sha}),
-				ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
-				ChecksumCRC32C:    aws.String(crc),
-			})
+		return u.retry(ctx, c, func(actx context.Context) error {
+			mode = u.ChecksumMode()
+			in := &s3.PutObjectInput{
+				Bucket:        aws.String(job.Bucket),
+				Key:           aws.String(job.Key),
+				Body:          io.NewSectionReader(body, 0, size),
+				ContentLength: aws.Int64(size),
+				ContentType:   nonEmpty(job.ContentType),
+				Metadata:      u.metadata(job, map[string]string{MetaSHA256: sha}),
+			}
+			protect(mode, p, &in.ChecksumAlgorithm, &in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5)
+			out, err := u.api.PutObject(actx, in)
 			if err != nil {
+				if u.refused(err, mode) {
+					return errSendAgain{err}
+				}
 				return err
 			}
 			etag = aws.ToString(out.ETag)
@@ -272,38 +409,63 @@ func (u *Uploader) single(ctx context.Context, job Job, body io.ReaderAt, size i
 	if err != nil {
 		return nil, fmt.Errorf("put object: %w", err)
 	}
+	if src != nil {
+		// The file may have moved while it was being sent: the object then
+		// holds bytes that are not the ones checksummed.
+		if err := src.unchanged(); err != nil {
+			return nil, fmt.Errorf("after sending s3://%s/%s: %w", job.Bucket, job.Key, err)
+		}
+	}
 	job.Observer.Transferred(size)
-	res := &Result{Bucket: job.Bucket, Key: job.Key, Size: size, SHA256: sha, PartSize: size, Parts: 1, ETag: etag, Checksum: crc}
+	res := &Result{Bucket: job.Bucket, Key: job.Key, Size: size, SHA256: sha, PartSize: size, Parts: 1, ETag: etag, ChecksumMode: mode}
+	switch mode {
+	case ChecksumCRC32C:
+		res.Checksum = crcBase64(p.crc)
+	case ChecksumCRC64NVME:
+		res.Checksum = crc64Base64(p.crc64)
+	}
 	if err := u.verify(ctx, job, res, sums); err != nil {
-		return nil, err
+		return nil, &CompletedMismatchError{Bucket: job.Bucket, Key: job.Key, Err: err}
 	}
 	return res, nil
 }
 
 // multipart sends a file in parts. One goroutine reads the file once, in order,
-// computing the whole-file SHA-256 and each part's CRC32C; each checksummed part
-// is handed to the shared pool, whose requests re-read it through a SectionReader
-// (from the page cache, just read) so no part is ever copied into memory.
+// computing the whole-file SHA-256 and each part's checksums; each checksummed
+// part is handed to the shared pool, whose requests re-read it through a
+// SectionReader (from the page cache, just read) so no part is ever copied
+// into memory.
 func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Plan) (res *Result, err error) {
 	var uploadID string
 	var remote map[int]remotePart
 	var known map[int]KnownPart
+	mode := &uploadMode{}
 	if job.Resume != nil {
 		uploadID, known = job.Resume.UploadID, job.Resume.Known
+		mode.set(job.Resume.Checksum)
+		if mode.get() == "" {
+			// Not recorded (an upload found in S3, or a journal from before
+			// the mode was kept): the run's own mode.
+			mode.set(u.ChecksumMode())
+		}
 		if remote, err = u.listParts(ctx, job, uploadID); err != nil {
 			return nil, err
 		}
-	} else if uploadID, err = u.create(ctx, job, plan); err != nil {
+	} else if uploadID, err = u.create(ctx, job, plan, mode); err != nil {
 		return nil, err
 	}
 	job.Recorder.Created(uploadID, plan.PartSize)
+	if cr, ok := job.Recorder.(ChecksumRecorder); ok {
+		cr.ChecksumMode(mode.get())
+	}
+	completedUpload := false
 	defer func() {
-		if err != nil && !errors.Is(err, ErrUploadGone) {
+		if err != nil && !completedUpload && !errors.Is(err, ErrUploadGone) {
 			err = u.abandon(ctx, job, uploadID, err, u.opts.KeepOnFailure)
 		}
 	}()
 
-	sums := newFileSums(plan.Parts)
+	sums := newFileSums(plan.Parts, mode.get())
 	completed := make([]types.CompletedPart, plan.Parts)
 	var sent atomic.Int64
 	var stopped atomic.Bool
@@ -323,7 +485,7 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 	g.Go(func() error {
 		for p := range parts {
 			if rp, ok := reusable(p, remote, known); ok {
-				completed[p.n-1] = types.CompletedPart{ETag: aws.String(rp.etag), PartNumber: aws.Int32(int32(p.n)), ChecksumCRC32C: aws.String(crcBase64(p.crc))}
+				completed[p.n-1] = completedPart(mode.get(), p, rp.etag)
 				sent.Add(p.size)
 				job.Recorder.PartDone(p.n, p.size, rp.etag, crcBase64(p.crc))
 				job.Observer.Transferred(p.size)
@@ -340,14 +502,15 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 			}
 			g.Go(func() error {
 				defer func() { <-u.tokens }()
-				cp, err := u.uploadPart(gctx, job, src, uploadID, p)
+				recheck := func(ctx context.Context) error { return src.recheck(ctx, p.n, p.off, p.size, p.crc) }
+				cp, err := u.sendPart(gctx, job, uploadID, p, mode, recheck, func() io.ReadSeeker { return io.NewSectionReader(src.f, p.off, p.size) })
 				if err != nil {
 					stopped.Store(true) // before the slot is released: no new part starts
 					return fmt.Errorf("upload part %d of %d: %w", p.n, plan.Parts, err)
 				}
 				completed[p.n-1] = cp
 				sent.Add(p.size)
-				job.Recorder.PartDone(p.n, p.size, aws.ToString(cp.ETag), aws.ToString(cp.ChecksumCRC32C))
+				job.Recorder.PartDone(p.n, p.size, aws.ToString(cp.ETag), crcBase64(p.crc))
 				job.Observer.Transferred(p.size)
 				return nil
 			})
@@ -361,14 +524,20 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 		return nil, err
 	}
 	if got := sent.Load(); got != plan.Size {
-		return nil, fmt.Errorf("sent %d of %d bytes: %w", got, plan.Size, ErrSourceChanged)
+		return nil, fmt.Errorf("%s: sent %d of %d bytes: %w", src.path, got, plan.Size, ErrSourceChanged)
 	}
 	if err := src.unchanged(); err != nil {
 		return nil, err
 	}
 
 	res = &Result{Bucket: job.Bucket, Key: job.Key, Size: plan.Size, SHA256: sums.SHA256(), PartSize: plan.PartSize,
-		Parts: plan.Parts, Checksum: sums.Composite(), UploadID: uploadID}
+		Parts: plan.Parts, UploadID: uploadID, ChecksumMode: mode.get()}
+	switch mode.get() {
+	case ChecksumCRC32C:
+		res.Checksum = sums.Composite()
+	case ChecksumCRC64NVME:
+		res.Checksum = sums.FullCRC64()
+	}
 	if err := u.complete(ctx, job, uploadID, completed, res, sums); err != nil {
 		if code := APICode(err); job.Resume != nil && (code == "InvalidPart" || code == "NoSuchUpload") {
 			// The upload resumed is not the one recorded: S3 lost or replaced
@@ -380,27 +549,75 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 		}
 		return nil, err
 	}
+	completedUpload = true
 	job.Recorder.Completed()
 	if err := u.verify(ctx, job, res, sums); err != nil {
-		return nil, err
+		return nil, &CompletedMismatchError{Bucket: job.Bucket, Key: job.Key, Err: err}
 	}
 	return res, nil
 }
 
-// create starts a multipart upload.
-func (u *Uploader) create(ctx context.Context, job Job, plan Plan) (string, error) {
+// ChecksumRecorder is a Recorder that also keeps the checksum mode of a
+// multipart upload, so a resume sends the remaining parts the same way.
+type ChecksumRecorder interface {
+	ChecksumMode(Checksum)
+}
+
+// uploadMode is the checksum mode of one multipart upload: fixed when it is
+// created, except that ChecksumAuto may fall back while parts are sent.
+type uploadMode struct {
+	mu sync.Mutex
+	c  Checksum
+}
+
+func (m *uploadMode) get() Checksum {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.c
+}
+
+func (m *uploadMode) set(c Checksum) {
+	m.mu.Lock()
+	m.c = c
+	m.mu.Unlock()
+}
+
+func completedPart(mode Checksum, p partSum, etag string) types.CompletedPart {
+	cp := types.CompletedPart{ETag: aws.String(etag), PartNumber: aws.Int32(int32(p.n))}
+	switch mode {
+	case ChecksumCRC32C:
+		cp.ChecksumCRC32C = aws.String(crcBase64(p.crc))
+	case ChecksumCRC64NVME:
+		cp.ChecksumCRC64NVME = aws.String(crc64Base64(p.crc64))
+	}
+	return cp
+}
+
+// create starts a multipart upload, setting mode to the mode it was created in.
+func (u *Uploader) create(ctx context.Context, job Job, plan Plan, mode *uploadMode) (string, error) {
 	var uploadID string
-	err := u.retry(ctx, "CreateMultipartUpload", 0, job.Observer, u.callTimeout(), func(actx context.Context) error {
-		out, err := u.api.CreateMultipartUpload(actx, &s3.CreateMultipartUploadInput{
-			Bucket:            aws.String(job.Bucket),
-			Key:               aws.String(job.Key),
-			ContentType:       nonEmpty(job.ContentType),
-			Metadata:          u.metadata(job, map[string]string{MetaPartSize: strconv.FormatInt(plan.PartSize, 10)}),
-			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
-		})
+	err := u.retry(ctx, call{op: "CreateMultipartUpload", obs: job.Observer, timeout: u.callTimeout()}, func(actx context.Context) error {
+		m := u.ChecksumMode()
+		in := &s3.CreateMultipartUploadInput{
+			Bucket:      aws.String(job.Bucket),
+			Key:         aws.String(job.Key),
+			ContentType: nonEmpty(job.ContentType),
+			Metadata:    u.metadata(job, map[string]string{MetaPartSize: strconv.FormatInt(plan.PartSize, 10)}),
+		}
+		switch m {
+		case ChecksumCRC32C:
+			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
+		case ChecksumCRC64NVME:
+			in.ChecksumAlgorithm, in.ChecksumType = types.ChecksumAlgorithmCrc64nvme, types.ChecksumTypeFullObject
+		}
+		out, err := u.api.CreateMultipartUpload(actx, in)
 		if err != nil {
+			if u.refused(err, m) {
+				return errSendAgain{err}
+			}
 			return err
 		}
+		mode.set(m)
 		uploadID = aws.ToString(out.UploadId)
 		return nil
 	})
@@ -413,32 +630,36 @@ func (u *Uploader) create(ctx context.Context, job Job, plan Plan) (string, erro
 	return uploadID, nil
 }
 
-func (u *Uploader) uploadPart(ctx context.Context, job Job, src *source, uploadID string, p partSum) (types.CompletedPart, error) {
-	return u.sendPart(ctx, job, uploadID, p, func() io.ReadSeeker { return io.NewSectionReader(src.f, p.off, p.size) })
-}
-
-// sendPart uploads one part, with retries; body gives a fresh reader per attempt.
-func (u *Uploader) sendPart(ctx context.Context, job Job, uploadID string, p partSum, body func() io.ReadSeeker) (types.CompletedPart, error) {
-	crc := crcBase64(p.crc)
+// sendPart uploads one part, with retries; body gives a fresh reader per
+// attempt; recheck (optional) re-reads the source after a digest error.
+func (u *Uploader) sendPart(ctx context.Context, job Job, uploadID string, p partSum, mode *uploadMode, recheck func(context.Context) error, body func() io.ReadSeeker) (types.CompletedPart, error) {
 	var cp types.CompletedPart
-	err := u.retry(ctx, "UploadPart", p.n, job.Observer, u.partTimeout(p.size), func(actx context.Context) error {
-		out, err := u.api.UploadPart(actx, &s3.UploadPartInput{
-			Bucket:            aws.String(job.Bucket),
-			Key:               aws.String(job.Key),
-			UploadId:          aws.String(uploadID),
-			PartNumber:        aws.Int32(int32(p.n)),
-			Body:              body(),
-			ContentLength:     aws.Int64(p.size),
-			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
-			ChecksumCRC32C:    aws.String(crc),
-		})
+	c := call{op: "UploadPart", part: p.n, obs: job.Observer, timeout: u.partTimeout(p.size), recheck: recheck}
+	err := u.retry(ctx, c, func(actx context.Context) error {
+		m := mode.get()
+		if m == ChecksumMD5 && p.md5 == nil {
+			return backoff.Permanent(fmt.Errorf("part %d has no MD5 (the upload started in another checksum mode)", p.n))
+		}
+		in := &s3.UploadPartInput{
+			Bucket:        aws.String(job.Bucket),
+			Key:           aws.String(job.Key),
+			UploadId:      aws.String(uploadID),
+			PartNumber:    aws.Int32(int32(p.n)),
+			Body:          body(),
+			ContentLength: aws.Int64(p.size),
+		}
+		protect(m, p, &in.ChecksumAlgorithm, &in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5)
+		out, err := u.api.UploadPart(actx, in)
 		if err != nil {
 			return err
 		}
-		if got := aws.ToString(out.ChecksumCRC32C); got != "" && got != crc {
-			return backoff.Permanent(fmt.Errorf("S3 acknowledged part %d with CRC32C %s, expected %s: %w", p.n, got, crc, ErrVerify))
+		switch {
+		case m == ChecksumCRC32C && aws.ToString(out.ChecksumCRC32C) != "" && aws.ToString(out.ChecksumCRC32C) != aws.ToString(in.ChecksumCRC32C):
+			return backoff.Permanent(fmt.Errorf("S3 acknowledged part %d with CRC32C %s, expected %s: %w", p.n, aws.ToString(out.ChecksumCRC32C), aws.ToString(in.ChecksumCRC32C), ErrVerify))
+		case m == ChecksumCRC64NVME && aws.ToString(out.ChecksumCRC64NVME) != "" && aws.ToString(out.ChecksumCRC64NVME) != aws.ToString(in.ChecksumCRC64NVME):
+			return backoff.Permanent(fmt.Errorf("S3 acknowledged part %d with CRC64NVME %s, expected %s: %w", p.n, aws.ToString(out.ChecksumCRC64NVME), aws.ToString(in.ChecksumCRC64NVME), ErrVerify))
 		}
-		cp = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(p.n)), ChecksumCRC32C: aws.String(crc)}
+		cp = completedPart(m, p, aws.ToString(out.ETag))
 		return nil
 	})
 	return cp, err
@@ -448,14 +669,18 @@ func (u *Uploader) sendPart(ctx context.Context, job Job, uploadID string, p par
 // fact carried out; a retry then meets NoSuchUpload, and the object itself decides.
 func (u *Uploader) complete(ctx context.Context, job Job, uploadID string, parts []types.CompletedPart, res *Result, sums *fileSums) error {
 	attempts := 0
-	err := u.retry(ctx, "CompleteMultipartUpload", 0, job.Observer, u.completeTimeout(len(parts)), func(actx context.Context) error {
+	err := u.retry(ctx, call{op: "CompleteMultipartUpload", obs: job.Observer, timeout: u.completeTimeout(len(parts))}, func(actx context.Context) error {
 		attempts++
-		out, err := u.api.CompleteMultipartUpload(actx, &s3.CompleteMultipartUploadInput{
+		in := &s3.CompleteMultipartUploadInput{
 			Bucket:          aws.String(job.Bucket),
 			Key:             aws.String(job.Key),
 			UploadId:        aws.String(uploadID),
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
-		})
+		}
+		if res.ChecksumMode == ChecksumCRC64NVME {
+			in.ChecksumCRC64NVME, in.ChecksumType = aws.String(sums.FullCRC64()), types.ChecksumTypeFullObject
+		}
+		out, err := u.api.CompleteMultipartUpload(actx, in)
 		if err != nil {
 			if attempts > 1 && APICode(err) == "NoSuchUpload" {
 				if verr := u.verify(actx, job, res, sums); verr == nil {
@@ -476,14 +701,15 @@ func (u *Uploader) complete(ctx context.Context, job Job, uploadID string, parts
 // verify reads the object's size and checksum back and compares them with what
 // was read from the file.
 func (u *Uploader) verify(ctx context.Context, job Job, res *Result, sums *fileSums) error {
+	mode := res.ChecksumMode
 	var out *s3.HeadObjectOutput
-	err := u.retry(ctx, "HeadObject", 0, job.Observer, u.callTimeout(), func(actx context.Context) error {
+	err := u.retry(ctx, call{op: "HeadObject", obs: job.Observer, timeout: u.callTimeout()}, func(actx context.Context) error {
+		in := &s3.HeadObjectInput{Bucket: aws.String(job.Bucket), Key: aws.String(job.Key)}
+		if mode.headers() {
+			in.ChecksumMode = types.ChecksumModeEnabled
+		}
 		var err error
-		out, err = u.api.HeadObject(actx, &s3.HeadObjectInput{
-			Bucket:       aws.String(job.Bucket),
-			Key:          aws.String(job.Key),
-			ChecksumMode: types.ChecksumModeEnabled,
-		})
+		out, err = u.api.HeadObject(actx, in)
 		return err
 	})
 	if err != nil {
@@ -492,9 +718,16 @@ func (u *Uploader) verify(ctx context.Context, job Job, res *Result, sums *fileS
 	if got := aws.ToInt64(out.ContentLength); got != res.Size {
 		return fmt.Errorf("object is %d bytes, file is %d: %w", got, res.Size, ErrVerify)
 	}
-	if want, comparable := expectedCRC(out, sums, res.Parts > 1 || res.UploadID != ""); comparable {
-		if got := aws.ToString(out.ChecksumCRC32C); got != want {
-			return fmt.Errorf("object CRC32C is %s, file's is %s: %w", got, want, ErrVerify)
+	switch mode {
+	case ChecksumCRC32C:
+		if want, comparable := expectedCRC(out, sums, res.Parts > 1 || res.UploadID != ""); comparable {
+			if got := aws.ToString(out.ChecksumCRC32C); got != want {
+				return fmt.Errorf("object CRC32C is %s, file's is %s: %w", got, want, ErrVerify)
+			}
+		}
+	case ChecksumCRC64NVME:
+		if got := aws.ToString(out.ChecksumCRC64NVME); got != "" && got != sums.FullCRC64() {
+			return fmt.Errorf("object CRC64NVME is %s, file's is %s: %w", got, sums.FullCRC64(), ErrVerify)
 		}
 	}
 	if res.ETag == "" {
@@ -530,7 +763,7 @@ func (u *Uploader) abandon(ctx context.Context, job Job, uploadID string, cause 
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*u.callTimeout())
 	defer cancel()
-	me.AbortErr = u.retry(actx, "AbortMultipartUpload", 0, job.Observer, u.callTimeout(), func(c context.Context) error {
+	me.AbortErr = u.retry(actx, call{op: "AbortMultipartUpload", obs: job.Observer, timeout: u.callTimeout()}, func(c context.Context) error {
 		_, err := u.api.AbortMultipartUpload(c, &s3.AbortMultipartUploadInput{
 			Bucket: aws.String(job.Bucket), Key: aws.String(job.Key), UploadId: aws.String(uploadID),
 		})
@@ -554,9 +787,31 @@ func (u *Uploader) acquire(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
+// call describes one S3 request for retry.
+type call struct {
+	op      string
+	part    int // 0 when not about a part
+	obs     Observer
+	timeout time.Duration // per attempt
+	// recheck, when set, runs after a digest error before any retry; its
+	// error (a changed source) ends the retries.
+	recheck func(context.Context) error
+}
+
+// errSendAgain asks retry to send the request again at once, without counting
+// an attempt (the checksum mode changed).
+type errSendAgain struct{ err error }
+
+func (e errSendAgain) Error() string { return e.err.Error() }
+func (e errSendAgain) Unwrap() error { return e.err }
+
 // retry runs fn until it succeeds, fails permanently, or the attempts or the
-// retry time run out. Each attempt gets its own timeout.
-func (u *Uploader) retry(ctx context.Context, op string, part int, obs Observer, timeout time.Duration, fn func(context.Context) error) error {
+// retry time run out. Each attempt gets its own timeout. Failures are read by
+// Classify; on top of it: expired credentials are refreshed once, a refusal a
+// skewed clock explains is retried once at once (the SDK has learnt the
+// server's time from the Date header and signs with it), a digest error
+// re-checks the source first.
+func (u *Uploader) retry(ctx context.Context, c call, fn func(context.Context) error) error {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = u.opts.InitialInterval
 	b.MaxInterval = u.opts.MaxInterval
@@ -564,32 +819,65 @@ func (u *Uploader) retry(ctx context.Context, op string, part int, obs Observer,
 	b.RandomizationFactor = 0.5
 	policy := backoff.WithContext(backoff.WithMaxRetries(b, uint64(u.opts.MaxAttempts-1)), ctx)
 	attempt := 0
-	refreshed := false
+	refreshed, skewRetried := false, false
 	var last error
-	err := backoff.RetryNotify(func() error {
-		attempt++
-		actx, cancel := context.WithTimeout(ctx, timeout)
+	once := func() error {
+		actx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 		err := fn(actx)
+		if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("no answer within %s: %w", c.timeout, err)
+		}
+		return err
+	}
+	err := backoff.RetryNotify(func() error {
+		attempt++
+		err := once()
+		for tries := 0; tries < 3 && err != nil; tries++ {
+			var again errSendAgain
+			if errors.As(err, &again) { // the checksum mode changed: send it in the new one
+				err = once()
+				continue
+			}
+			if _, ok := responseSkew(err, u.now()); ok && !skewRetried && ctx.Err() == nil {
+				skewRetried = true
+				err = once()
+				continue
+			}
+			break
+		}
+		var again errSendAgain
+		if errors.As(err, &again) {
+			err = again.err
+		}
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			err = fmt.Errorf("no answer within %s: %w", timeout, err)
-		}
 		last = err
+		var pe *backoff.PermanentError
+		if errors.As(err, &pe) {
+			return err
+		}
+		if skew, ok := responseSkew(err, u.now()); ok {
+			return backoff.Permanent(&ClockSkewError{Skew: skew, Err: err})
+		}
 		if credentialsExpired(err) && u.opts.RefreshCredentials != nil && !refreshed && ctx.Err() == nil {
 			refreshed = true
 			u.opts.RefreshCredentials()
 			return fmt.Errorf("credentials refused, fetching fresh ones: %w", err)
 		}
-		if !retryable(ctx, err) {
-			return backoff.Permanent(err)
+		if digestMismatch(err) && c.recheck != nil {
+			if rerr := c.recheck(ctx); rerr != nil {
+				return backoff.Permanent(fmt.Errorf("%w (S3 answered %s)", rerr, APICode(err)))
+			}
+		}
+		if ctx.Err() != nil || Classify(err) != KindTemporary {
+			return backoff.Permanent(Explain(err))
 		}
 		return err
 	}, policy, func(err error, d time.Duration) {
-		if obs != nil {
-			obs.Retrying(RetryEvent{Op: op, Part: part, Attempt: attempt, Delay: d, Err: err})
+		if c.obs != nil {
+			c.obs.Retrying(RetryEvent{Op: c.op, Part: c.part, Attempt: attempt, Delay: d, Err: err})
 		}
 	})
 	if err != nil && attempt > 1 && last != nil && ctx.Err() == nil {
@@ -622,4 +910,13 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return aws.String(s)
+}
+
+// errMessage is the message of the S3 error behind err, or "".
+func errMessage(err error) string {
+	var ae interface{ ErrorMessage() string }
+	if errors.As(err, &ae) {
+		return ae.ErrorMessage()
+	}
+	return ""
 }

@@ -2,17 +2,24 @@ package upload
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"syscall"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// ErrSourceChanged reports a file that changed size or modification time while it
-// was being uploaded. The object is never completed or registered in that case.
+// ErrSourceChanged reports a file that changed size, modification time or
+// bytes while it was being uploaded. The object is never completed or
+// registered in that case.
 var ErrSourceChanged = errors.New("the file changed while it was being uploaded")
 
 // ErrVerify reports an object whose size or checksum, read back after the upload,
@@ -46,6 +53,131 @@ func (e *MultipartError) Error() string {
 
 func (e *MultipartError) Unwrap() error { return e.Err }
 
+// CompletedMismatchError reports an object that S3 assembled (the multipart
+// upload completed, or the single request was stored) but whose read-back does
+// not match the file. The object exists with other content; no multipart
+// upload is left to resume.
+type CompletedMismatchError struct {
+	Bucket, Key string
+	Err         error
+}
+
+func (e *CompletedMismatchError) Error() string {
+	return fmt.Sprintf("s3://%s/%s was written but reading it back found it differs from the file (%v); nothing was registered and no upload is left to resume: upload the file again", e.Bucket, e.Key, e.Err)
+}
+
+func (e *CompletedMismatchError) Unwrap() error { return e.Err }
+
+// Kind is what a failure means for the caller: whether a repeat may succeed.
+type Kind string
+
+// The kinds of failure Classify tells apart. ErrorKind methods of other
+// packages' errors (the token endpoint's) return these strings.
+const (
+	KindNone      Kind = ""          // no error
+	KindTemporary Kind = "temporary" // a repeat may succeed: throttling, 5xx, timeouts, reset connections
+	KindPermanent Kind = "permanent" // a repeat cannot succeed: bad request, TLS certificate, changed file
+	KindAuth      Kind = "auth"      // credentials missing, refused, expired, or lacking permission
+	KindNotFound  Kind = "not-found" // the bucket, object or upload does not exist
+	KindCanceled  Kind = "canceled"  // the caller's context was cancelled
+)
+
+// kinded is an error that knows its Kind (creds.EndpointError and others that
+// cannot import this package return one of the Kind strings).
+type kinded interface{ ErrorKind() string }
+
+// S3 error codes and what they mean. Sources: the S3 API reference's error
+// code list, and what S3-compatible stores answer (moto, versitygw, MinIO).
+var codeKinds = map[string]Kind{
+	"SlowDown": KindTemporary, "RequestTimeout": KindTemporary, "InternalError": KindTemporary,
+	"ServiceUnavailable": KindTemporary, "Throttling": KindTemporary, "ThrottlingException": KindTemporary,
+	"TooManyRequests": KindTemporary, "RequestLimitExceeded": KindTemporary, "OperationAborted": KindTemporary,
+	"IncompleteBody": KindTemporary, "RequestThrottled": KindTemporary, "PriorRequestNotComplete": KindTemporary,
+	"IDPCommunicationError": KindTemporary,
+	// A digest mismatch is temporary only once the source is known unchanged:
+	// the engine re-checks it before a retry (see retry).
+	"BadDigest": KindTemporary, "XAmzContentSHA256Mismatch": KindTemporary, "InvalidDigest": KindTemporary,
+
+	"AccessDenied": KindAuth, "InvalidAccessKeyId": KindAuth, "SignatureDoesNotMatch": KindAuth,
+	"InvalidToken": KindAuth, "ExpiredToken": KindAuth, "ExpiredTokenException": KindAuth, "TokenRefreshRequired": KindAuth,
+	"AllAccessDisabled": KindAuth, "AccountProblem": KindAuth, "InvalidSecurity": KindAuth,
+	"AccessDeniedException": KindAuth, "InvalidClientTokenId": KindAuth, "UnrecognizedClientException": KindAuth,
+	"RequestTimeTooSkewed": KindPermanent, // after the one corrected retry
+
+	"NoSuchBucket": KindNotFound, "NoSuchKey": KindNotFound, "NotFound": KindNotFound, "NoSuchUpload": KindNotFound,
+
+	"InvalidPart": KindPermanent, "InvalidPartOrder": KindPermanent, "EntityTooSmall": KindPermanent,
+	"EntityTooLarge": KindPermanent, "InvalidArgument": KindPermanent, "InvalidRequest": KindPermanent,
+	"InvalidBucketName": KindPermanent, "KeyTooLongError": KindPermanent, "MethodNotAllowed": KindPermanent,
+	"NotImplemented": KindPermanent, "BadRequest": KindPermanent, "MalformedXML": KindPermanent,
+	"PermanentRedirect": KindPermanent, "AuthorizationHeaderMalformed": KindPermanent,
+	"RegionDisabledException": KindPermanent, "PackedPolicyTooLarge": KindPermanent, "MalformedPolicyDocument": KindPermanent,
+}
+
+// Classify tells what err means: KindTemporary when repeating the same call
+// may succeed, KindAuth for refused or missing credentials, KindNotFound,
+// KindCanceled, and KindPermanent for everything else. It reads, in order: the
+// caller's cancellation, errors of this package, errors that carry their own
+// kind (the token endpoint's), TLS and certificate failures, the S3/STS error
+// code, the HTTP status, then transport failures (timeouts, resets, refused
+// connections, DNS). An error it does not recognise is permanent: retrying
+// what is not understood only delays the message.
+func Classify(err error) Kind {
+	if err == nil {
+		return KindNone
+	}
+	var k kinded
+	var ce *ClockSkewError
+	var te *TLSError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return KindCanceled
+	case errors.Is(err, ErrSourceChanged), errors.Is(err, ErrVerify), errors.As(err, &ce), errors.As(err, &te):
+		return KindPermanent
+	case errors.Is(err, ErrUploadGone):
+		return KindNotFound
+	case errors.As(err, &k):
+		return Kind(k.ErrorKind())
+	case tlsFailure(err) != "":
+		return KindPermanent
+	}
+	if kind, ok := codeKinds[APICode(err)]; ok {
+		return kind
+	}
+	if status := HTTPStatus(err); status != 0 {
+		switch {
+		case status == http.StatusNotFound:
+			return KindNotFound
+		case status == http.StatusUnauthorized || status == http.StatusForbidden:
+			return KindAuth
+		case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500 && status != http.StatusNotImplemented:
+			return KindTemporary
+		}
+		return KindPermanent
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return KindTemporary
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		if dns.IsNotFound {
+			return KindPermanent
+		}
+		return KindTemporary
+	}
+	var ne net.Error
+	var se *smithyhttp.RequestSendError
+	var de *smithy.DeserializationError
+	switch {
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return KindTemporary
+	case errors.As(err, &ne), errors.As(err, &se), errors.As(err, &de):
+		return KindTemporary
+	}
+	return KindPermanent
+}
+
 // APICode returns the S3 error code of err ("AccessDenied", "NoSuchBucket", …), or "".
 func APICode(err error) string {
 	var ae smithy.APIError
@@ -64,16 +196,9 @@ func HTTPStatus(err error) int {
 	return 0
 }
 
-// IsAccessDenied reports whether S3 refused the request for lack of permission or
-// valid credentials.
-func IsAccessDenied(err error) bool {
-	switch APICode(err) {
-	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
-		"ExpiredToken", "AllAccessDisabled", "AccountProblem", "InvalidSecurity":
-		return true
-	}
-	return HTTPStatus(err) == http.StatusForbidden
-}
+// IsAccessDenied reports whether err is KindAuth: S3, STS or the token
+// endpoint refused the credentials or their permissions.
+func IsAccessDenied(err error) bool { return Classify(err) == KindAuth }
 
 // credentialsExpired reports S3's answers to expired or unknown temporary
 // credentials (servers differ in which code they use).
@@ -85,34 +210,115 @@ func credentialsExpired(err error) bool {
 	return false
 }
 
-// retryable decides whether one failed S3 call may succeed when repeated.
-// parent is the operation's context: once it is done nothing is retried.
-func retryable(parent context.Context, err error) bool {
-	if err == nil || parent.Err() != nil {
-		return false
+// digestMismatch reports a server that computed another checksum of the body
+// than the request declared: the bytes changed on the way or at the source.
+func digestMismatch(err error) bool {
+	switch APICode(err) {
+	case "BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest":
+		return true
+	}
+	return false
+}
+
+// ClockSkewError reports a request refused because the local clock differs
+// from the server's by more than SigV4 allows, after one retry signed with
+// the server's time also failed.
+type ClockSkewError struct {
+	Skew time.Duration // server time minus local time
+	Err  error
+}
+
+func (e *ClockSkewError) Error() string {
+	dir := "behind"
+	if e.Skew < 0 {
+		dir = "ahead of"
+	}
+	return fmt.Sprintf("the local clock is %d minutes %s the server's, and S3 refuses requests signed more than 15 minutes off: set the clock right (NTP) and run again (%v)",
+		int(e.Skew.Abs().Round(time.Minute)/time.Minute), dir, e.Err)
+}
+
+func (e *ClockSkewError) Unwrap() error { return e.Err }
+
+// skewThreshold is the clock difference taken as the cause of a refusal.
+// SigV4 allows 15 minutes; the SDK treats 4 as suspicious.
+const skewThreshold = 4 * time.Minute
+
+// responseSkew returns the server's time minus now, from the Date header of
+// the response behind err, when that response is a refusal that a skewed
+// clock explains: 403 (a HEAD's carries no code) or a signature/time code.
+func responseSkew(err error, now time.Time) (time.Duration, bool) {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil {
+		return 0, false
 	}
 	switch APICode(err) {
-	case "SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable",
-		"Throttling", "ThrottlingException", "TooManyRequests", "RequestLimitExceeded",
-		"BadDigest", "XAmzContentSHA256Mismatch", "IncompleteBody", "OperationAborted":
-		return true
-	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket",
-		"NoSuchUpload", "InvalidPart", "InvalidPartOrder", "EntityTooSmall", "EntityTooLarge",
-		"InvalidArgument", "InvalidRequest", "InvalidBucketName", "KeyTooLongError",
-		"AllAccessDisabled", "MethodNotAllowed", "NotImplemented":
-		return false
+	case "RequestTimeTooSkewed", "SignatureDoesNotMatch", "AccessDenied", "InvalidSignatureException", "AuthFailure", "Forbidden", "":
+	default:
+		return 0, false
 	}
-	if status := HTTPStatus(err); status != 0 {
-		return status >= 500 || status == http.StatusTooManyRequests || status == http.StatusRequestTimeout
+	if code := APICode(err); (code == "" || code == "Forbidden") && re.HTTPStatusCode() != http.StatusForbidden {
+		return 0, false
 	}
-	// No HTTP response: a network error, a per-attempt timeout, a reset connection.
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
+	date, perr := http.ParseTime(re.Response.Header.Get("Date"))
+	if perr != nil {
+		return 0, false
 	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
+	skew := date.Sub(now)
+	if skew.Abs() <= skewThreshold {
+		return 0, false
 	}
-	var oe *smithy.OperationError
-	return errors.As(err, &oe)
+	return skew, true
+}
+
+// TLSError reports a TLS connection that failed verification. It is permanent,
+// and says what to do.
+type TLSError struct{ Err error }
+
+func (e *TLSError) Error() string {
+	switch tlsFailure(e.Err) {
+	case "unknown-authority":
+		return fmt.Sprintf("%v: the server's certificate is signed by an authority this machine does not trust; if your organisation uses its own CA (or a TLS-inspecting proxy), set AWS_CA_BUNDLE (or ca_bundle in the AWS profile) to that CA's PEM file", e.Err)
+	case "hostname":
+		return fmt.Sprintf("%v: the certificate does not name the host; with a bucket name containing dots or a custom endpoint, try --path-style", e.Err)
+	case "not-tls":
+		return fmt.Sprintf("%v: the server does not speak TLS there; check the endpoint URL's scheme (http or https)", e.Err)
+	}
+	return fmt.Sprintf("%v: the server's certificate could not be verified (expired, or not valid for this use); if your organisation uses its own CA, set AWS_CA_BUNDLE to its PEM file", e.Err)
+}
+
+func (e *TLSError) Unwrap() error { return e.Err }
+
+// tlsFailure names the TLS verification failure behind err, or "".
+func tlsFailure(err error) string {
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var cv *tls.CertificateVerificationError
+	var rh tls.RecordHeaderError
+	switch {
+	case errors.As(err, &ua):
+		return "unknown-authority"
+	case errors.As(err, &he):
+		return "hostname"
+	case errors.As(err, &rh):
+		return "not-tls"
+	case errors.As(err, &ci):
+		return "invalid"
+	case errors.As(err, &cv):
+		if errors.As(cv.Err, &ua) {
+			return "unknown-authority"
+		}
+		return "invalid"
+	}
+	return ""
+}
+
+// Explain wraps err in what a person needs to act on it when its cause needs
+// explaining (an untrusted certificate), and returns it unchanged otherwise.
+func Explain(err error) error {
+	var te *TLSError
+	if err != nil && !errors.As(err, &te) && tlsFailure(err) != "" {
+		return &TLSError{Err: err}
+	}
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -283,3 +284,5 @@ func (f *fakeS3) openUploads() []string {
 }
 
 var _ API = (*fakeS3)(nil)
+
+func atomicAdd(p *int32, d int32) { atomic.AddInt32(p, d) }

@@ -2,8 +2,8 @@ package upload
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -14,23 +14,33 @@ import (
 
 // Match reports whether the object at job.Key already holds exactly the bytes of
 // job.Path, as left by an earlier Upload whose registration did not happen: same
-// size, and the same SHA-256 (recorded in metadata by single-request uploads) or
-// the same composite CRC32C at the recorded part size (multipart uploads). It
-// reads the file once when the size matches and sends nothing.
+// size, and one of: the same SHA-256 (recorded in metadata by single-request
+// uploads), the same composite CRC32C at the recorded part size, the same
+// full-object CRC64NVME, or — where a store keeps no checksum — the same
+// MD5-based ETag (an ETag that is not an MD5, as with SSE-KMS, never matches,
+// so the file is sent again). It reads the file once when the size matches,
+// stops within 1 MiB of a cancellation, and sends nothing.
 func (u *Uploader) Match(ctx context.Context, job Job) (*Result, bool, error) {
 	if job.Observer == nil {
 		job.Observer = NopObserver{}
 	}
 	var out *s3.HeadObjectOutput
-	err := u.retry(ctx, "HeadObject", 0, job.Observer, u.callTimeout(), func(actx context.Context) error {
+	var mode Checksum
+	err := u.retry(ctx, call{op: "HeadObject", obs: job.Observer, timeout: u.callTimeout()}, func(actx context.Context) error {
+		mode = u.ChecksumMode()
+		in := &s3.HeadObjectInput{Bucket: aws.String(job.Bucket), Key: aws.String(job.Key)}
+		if mode.headers() {
+			in.ChecksumMode = types.ChecksumModeEnabled
+		}
 		var err error
-		out, err = u.api.HeadObject(actx, &s3.HeadObjectInput{
-			Bucket: aws.String(job.Bucket), Key: aws.String(job.Key), ChecksumMode: types.ChecksumModeEnabled,
-		})
+		out, err = u.api.HeadObject(actx, in)
+		if err != nil && u.refused(err, mode) {
+			return errSendAgain{err}
+		}
 		return err
 	})
 	if err != nil {
-		if HTTPStatus(err) == http.StatusNotFound || APICode(err) == "NotFound" || APICode(err) == "NoSuchKey" {
+		if Classify(err) == KindNotFound {
 			return nil, false, nil
 		}
 		return nil, false, fmt.Errorf("look for an earlier upload: %w", err)
@@ -45,33 +55,90 @@ func (u *Uploader) Match(ctx context.Context, job Job) (*Result, bool, error) {
 	}
 	wantSHA := out.Metadata[MetaSHA256]
 	remoteCRC := aws.ToString(out.ChecksumCRC32C)
+	remoteCRC64 := aws.ToString(out.ChecksumCRC64NVME)
+	etag := strings.Trim(aws.ToString(out.ETag), `"`)
 	plan := Plan{Size: src.size, PartSize: max(src.size, 1), Parts: 1}
 	resultPartSize := src.size
-	if strings.Contains(remoteCRC, "-") {
+	multiETag := strings.Contains(etag, "-")
+	if strings.Contains(remoteCRC, "-") || multiETag {
 		ps, err := strconv.ParseInt(out.Metadata[MetaPartSize], 10, 64)
 		if err != nil || ps < MinPartSize {
-			return nil, false, nil
+			if remoteCRC64 == "" && wantSHA == "" {
+				return nil, false, nil
+			}
+		} else {
+			plan = Plan{Size: src.size, PartSize: ps, Parts: int(ceilDiv(src.size, ps)), Multipart: true}
+			resultPartSize = ps
 		}
-		plan = Plan{Size: src.size, PartSize: ps, Parts: int(ceilDiv(src.size, ps)), Multipart: true}
-		resultPartSize = ps
 	}
-	if wantSHA == "" && remoteCRC == "" {
+	etagComparable := looksLikeMD5ETag(etag)
+	if wantSHA == "" && remoteCRC == "" && remoteCRC64 == "" && !etagComparable {
 		return nil, false, nil // nothing to compare with: upload again
 	}
-	sums := newFileSums(plan.Parts)
+	var sums *fileSums
+	switch {
+	case wantSHA == "" && remoteCRC64 != "":
+		sums = newFileSums(plan.Parts, ChecksumCRC64NVME)
+	case wantSHA == "" && remoteCRC == "" && remoteCRC64 == "":
+		sums = newFileSums(plan.Parts, ChecksumMD5)
+	default:
+		sums = newFileSums(plan.Parts, ChecksumCRC32C)
+	}
 	if err := readParts(ctx, src.f, plan, sums, nil); err != nil {
 		return nil, false, err
 	}
-	if wantSHA != "" && wantSHA != sums.SHA256() {
-		return nil, false, nil
+	res := &Result{Bucket: job.Bucket, Key: job.Key, Size: src.size, SHA256: sums.SHA256(), PartSize: resultPartSize,
+		Parts: plan.Parts, ETag: aws.ToString(out.ETag), Reused: true}
+	switch {
+	case wantSHA != "":
+		if wantSHA != sums.SHA256() {
+			return nil, false, nil
+		}
+	case remoteCRC64 != "":
+		if remoteCRC64 != sums.FullCRC64() {
+			return nil, false, nil
+		}
+	case remoteCRC != "":
+		want, comparable := expectedCRC(out, sums, plan.Multipart)
+		if !comparable || remoteCRC != want {
+			return nil, false, nil // nothing trustworthy to compare with: upload again
+		}
+	default:
+		var want string
+		if plan.Multipart {
+			want = multipartETag(sums.partMD5)
+		} else {
+			want = hex.EncodeToString(sums.md5.Sum(nil))
+		}
+		if etag != want {
+			return nil, false, nil
+		}
 	}
-	want, comparable := expectedCRC(out, sums, plan.Multipart)
-	if wantSHA == "" && !comparable {
-		return nil, false, nil // nothing trustworthy to compare with: upload again
+	switch {
+	case remoteCRC64 != "":
+		res.ChecksumMode, res.Checksum = ChecksumCRC64NVME, remoteCRC64
+	case remoteCRC != "":
+		res.ChecksumMode, res.Checksum = ChecksumCRC32C, remoteCRC
+	default:
+		res.ChecksumMode = ChecksumMD5
 	}
-	if comparable && remoteCRC != want {
-		return nil, false, nil
+	return res, true, nil
+}
+
+// looksLikeMD5ETag reports an ETag of the form S3 gives objects stored
+// without SSE-KMS/SSE-C: 32 hex digits, then "-N" for a multipart object.
+func looksLikeMD5ETag(etag string) bool {
+	hexPart, n, multi := strings.Cut(etag, "-")
+	if len(hexPart) != 32 {
+		return false
 	}
-	return &Result{Bucket: job.Bucket, Key: job.Key, Size: src.size, SHA256: sums.SHA256(), PartSize: resultPartSize,
-		Parts: plan.Parts, ETag: aws.ToString(out.ETag), Checksum: remoteCRC, Reused: true}, true, nil
+	if _, err := hex.DecodeString(hexPart); err != nil {
+		return false
+	}
+	if multi {
+		if _, err := strconv.Atoi(n); err != nil {
+			return false
+		}
+	}
+	return true
 }

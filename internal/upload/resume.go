@@ -13,6 +13,9 @@ import (
 type Resume struct {
 	UploadID string
 	PartSize int64
+	// Checksum is the mode the upload was created in; the remaining parts are
+	// sent the same way. "" (not recorded) means the Uploader's current mode.
+	Checksum Checksum
 	// Known are the parts recorded locally, by number. They vouch for a part
 	// whose checksum the server's ListParts does not report.
 	Known map[int]KnownPart
@@ -47,6 +50,7 @@ type remotePart struct {
 	size   int64
 	etag   string
 	crc32c string
+	crc64  string
 }
 
 // resumePlan is the plan of a resumed upload: its recorded part size decides.
@@ -70,7 +74,7 @@ func (u *Uploader) listParts(ctx context.Context, job Job, uploadID string) (map
 	var marker *string
 	for page := 0; ; page++ {
 		var out *s3.ListPartsOutput
-		err := u.retry(ctx, "ListParts", 0, job.Observer, u.callTimeout(), func(actx context.Context) error {
+		err := u.retry(ctx, call{op: "ListParts", obs: job.Observer, timeout: u.callTimeout()}, func(actx context.Context) error {
 			var err error
 			out, err = u.api.ListParts(actx, &s3.ListPartsInput{
 				Bucket: aws.String(job.Bucket), Key: aws.String(job.Key), UploadId: aws.String(uploadID),
@@ -85,7 +89,8 @@ func (u *Uploader) listParts(ctx context.Context, job Job, uploadID string) (map
 			return nil, fmt.Errorf("list parts: %w", err)
 		}
 		for _, p := range out.Parts {
-			parts[int(aws.ToInt32(p.PartNumber))] = remotePart{size: aws.ToInt64(p.Size), etag: aws.ToString(p.ETag), crc32c: aws.ToString(p.ChecksumCRC32C)}
+			parts[int(aws.ToInt32(p.PartNumber))] = remotePart{size: aws.ToInt64(p.Size), etag: aws.ToString(p.ETag),
+				crc32c: aws.ToString(p.ChecksumCRC32C), crc64: aws.ToString(p.ChecksumCRC64NVME)}
 		}
 		next := aws.ToString(out.NextPartNumberMarker)
 		if !aws.ToBool(out.IsTruncated) {
@@ -100,7 +105,7 @@ func (u *Uploader) listParts(ctx context.Context, job Job, uploadID string) (map
 }
 
 // reusable says whether S3 already holds part p with exactly the local bytes:
-// same size, and the same CRC32C as reported by S3, or — when S3 reports none —
+// same size, and the same CRC32C or CRC64NVME as reported by S3, or — when S3 reports none —
 // as recorded by the run that sent it, with the same ETag.
 func reusable(p partSum, remote map[int]remotePart, known map[int]KnownPart) (remotePart, bool) {
 	rp, ok := remote[p.n]
@@ -108,8 +113,11 @@ func reusable(p partSum, remote map[int]remotePart, known map[int]KnownPart) (re
 		return rp, false
 	}
 	crc := crcBase64(p.crc)
-	if rp.crc32c != "" {
+	switch {
+	case rp.crc32c != "":
 		return rp, rp.crc32c == crc
+	case rp.crc64 != "":
+		return rp, rp.crc64 == crc64Base64(p.crc64)
 	}
 	k, ok := known[p.n]
 	return rp, ok && k.CRC32C == crc && k.ETag == rp.etag && k.Size == p.size

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -21,10 +20,11 @@ func MaxStreamSize(partSize int64) int64 { return partSize * MaxParts }
 // UploadStream sends a stream of unknown size (standard input) to job.Key. It
 // reads the stream once, part by part, into at most Concurrency+1 buffers of
 // the part size (memory is bounded by that), computing the SHA-256 and each
-// part's CRC32C as it goes; a stream shorter than one part goes in a single
+// part's checksums as it goes; a stream shorter than one part goes in a single
 // PutObject. The part size is fixed, so a stream can be at most
 // MaxStreamSize(part size): raise --part-size for larger ones. A stream cannot
-// be resumed: on failure the upload is aborted.
+// be resumed: on failure the upload is aborted, once every part in flight has
+// finished.
 func (u *Uploader) UploadStream(ctx context.Context, r io.Reader, job Job) (*Result, error) {
 	if job.Observer == nil {
 		job.Observer = NopObserver{}
@@ -32,7 +32,7 @@ func (u *Uploader) UploadStream(ctx context.Context, r io.Reader, job Job) (*Res
 	start := u.now()
 	partSize := u.opts.PartSize
 	first := make([]byte, partSize)
-	n, err := io.ReadFull(r, first)
+	n, err := io.ReadFull(ctxReader{ctx, r}, first)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return nil, fmt.Errorf("read: %w", err)
 	}
@@ -58,54 +58,69 @@ func (u *Uploader) streamSingle(ctx context.Context, job Job, data []byte) (*Res
 	return u.single(ctx, job, bytes.NewReader(data), size, nil)
 }
 
+// errTooManyParts is returned for a stream longer than MaxParts parts.
+var errTooManyParts = errors.New("the stream is longer than the part limit")
+
 func (u *Uploader) streamMultipart(ctx context.Context, r io.Reader, first []byte, job Job) (res *Result, err error) {
 	partSize := int64(len(first))
 	job.Observer.Started(Plan{Size: -1, PartSize: partSize, Parts: -1, Multipart: true})
-	uploadID, err := u.create(ctx, job, Plan{PartSize: partSize, Multipart: true})
+	mode := &uploadMode{}
+	uploadID, err := u.create(ctx, job, Plan{PartSize: partSize, Multipart: true}, mode)
 	if err != nil {
 		return nil, err
 	}
+	completedUpload := false
 	defer func() {
-		if err != nil {
+		if err != nil && !completedUpload {
 			err = u.abandon(ctx, job, uploadID, err, false) // a stream cannot be resumed
 		}
 	}()
 	// Buffers circulate: read into a free one, upload it, give it back.
 	free := make(chan []byte, u.opts.Concurrency+1)
 	for i := 0; i < u.opts.Concurrency; i++ { // first is in use
-
 		free <- nil // allocated on first use
 	}
-	sums := newFileSums(0)
+	sums := newFileSums(0, mode.get())
 	var mu sync.Mutex
 	var completed []types.CompletedPart
 	var total atomic.Int64
 	var stopped atomic.Bool
 	g, gctx := errgroup.WithContext(ctx)
+	// fail stops the loop: every part in flight finishes (or is cancelled)
+	// before the caller aborts the upload underneath them.
+	fail := func(cause error) error {
+		stopped.Store(true)
+		gerr := g.Wait()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case cause != nil:
+			return cause
+		case gerr != nil:
+			return gerr
+		}
+		return errors.New("upload stopped")
+	}
 	buf, n := first, len(first)
 	for part := 1; ; part++ {
-		if part > MaxParts {
-			return nil, fmt.Errorf("the stream is longer than %d parts of %s (%s): raise --part-size", MaxParts, FormatSize(partSize), FormatSize(MaxStreamSize(partSize)))
+		if part > u.maxParts {
+			return nil, fail(fmt.Errorf("%w: more than %d parts of %s (%s): raise --part-size", errTooManyParts, u.maxParts, FormatSize(partSize), FormatSize(partSize*int64(u.maxParts))))
 		}
 		data := buf[:n]
-		crc := crc32.Checksum(data, castagnoli)
-		sums.sha.Write(data)
-		sums.full.Write(data)
-		sums.parts = append(sums.parts, crc)
-		p := partSum{n: part, size: int64(n), crc: crc}
+		p := sums.add(data)
 		select {
 		case u.tokens <- struct{}{}:
 		case <-gctx.Done():
-			return nil, u.groupErr(ctx, g)
+			return nil, fail(nil)
 		}
 		if stopped.Load() {
 			<-u.tokens
-			return nil, u.groupErr(ctx, g)
+			return nil, fail(nil)
 		}
 		g.Go(func() error {
 			defer func() { <-u.tokens }()
 			defer func() { free <- data[:cap(data)] }()
-			cp, err := u.uploadPartBytes(gctx, job, uploadID, p, data)
+			cp, err := u.sendPart(gctx, job, uploadID, p, mode, nil, func() io.ReadSeeker { return bytes.NewReader(data) })
 			if err != nil {
 				stopped.Store(true)
 				return fmt.Errorf("upload part %d: %w", p.n, err)
@@ -121,15 +136,14 @@ func (u *Uploader) streamMultipart(ctx context.Context, r io.Reader, first []byt
 		select {
 		case buf = <-free:
 		case <-gctx.Done():
-			return nil, u.groupErr(ctx, g)
+			return nil, fail(nil)
 		}
 		if buf == nil {
 			buf = make([]byte, partSize)
 		}
-		rn, rerr := io.ReadFull(r, buf)
+		rn, rerr := io.ReadFull(ctxReader{gctx, r}, buf)
 		if rerr != nil && rerr != io.ErrUnexpectedEOF && rerr != io.EOF {
-			_ = g.Wait()
-			return nil, fmt.Errorf("read: %w", rerr)
+			return nil, fail(fmt.Errorf("read: %w", rerr))
 		}
 		if rn == 0 {
 			break
@@ -137,30 +151,25 @@ func (u *Uploader) streamMultipart(ctx context.Context, r io.Reader, first []byt
 		n = rn
 	}
 	if err := g.Wait(); err != nil {
-		return nil, u.groupErr(ctx, g)
+		return nil, fail(nil)
 	}
 	sortParts(completed)
 	res = &Result{Bucket: job.Bucket, Key: job.Key, Size: total.Load(), SHA256: sums.SHA256(), PartSize: partSize,
-		Parts: len(completed), Checksum: sums.Composite(), UploadID: uploadID}
+		Parts: len(completed), UploadID: uploadID, ChecksumMode: mode.get()}
+	switch mode.get() {
+	case ChecksumCRC32C:
+		res.Checksum = sums.Composite()
+	case ChecksumCRC64NVME:
+		res.Checksum = sums.FullCRC64()
+	}
 	if err := u.complete(ctx, job, uploadID, completed, res, sums); err != nil {
 		return nil, err
 	}
+	completedUpload = true
 	if err := u.verify(ctx, job, res, sums); err != nil {
-		return nil, err
+		return nil, &CompletedMismatchError{Bucket: job.Bucket, Key: job.Key, Err: err}
 	}
 	return res, nil
-}
-
-// groupErr waits for the group and prefers the caller's cancellation.
-func (u *Uploader) groupErr(ctx context.Context, g *errgroup.Group) error {
-	err := g.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if err == nil {
-		err = errors.New("upload stopped")
-	}
-	return err
 }
 
 func sortParts(ps []types.CompletedPart) {
@@ -169,8 +178,4 @@ func sortParts(ps []types.CompletedPart) {
 			ps[j], ps[j-1] = ps[j-1], ps[j]
 		}
 	}
-}
-
-func (u *Uploader) uploadPartBytes(ctx context.Context, job Job, uploadID string, p partSum, data []byte) (types.CompletedPart, error) {
-	return u.sendPart(ctx, job, uploadID, p, func() io.ReadSeeker { return bytes.NewReader(data) })
 }

@@ -137,17 +137,20 @@ func FuzzDecode(f *testing.F) {
 		}
 		// A successful answer whose dataset is an object with a list of
 		// resources always decodes, and keeps every resource that is an object.
+		// Keys are matched exactly, as CKAN writes them.
 		var env struct {
-			Success *bool `json:"success"`
-			Result  *struct {
-				Resources []json.RawMessage `json:"resources"`
-			} `json:"result"`
+			Success *bool                      `json:"success"`
+			Result  map[string]json.RawMessage `json:"result"`
 		}
 		if status >= 300 || json.Unmarshal(body, &env) != nil || env.Success == nil || !*env.Success || env.Result == nil {
 			return
 		}
+		var resources []json.RawMessage
+		if raw, has := env.Result["resources"]; has && json.Unmarshal(raw, &resources) != nil {
+			return
+		}
 		objects := 0
-		for _, r := range env.Result.Resources {
+		for _, r := range resources {
 			var m map[string]json.RawMessage
 			if json.Unmarshal(r, &m) == nil && m != nil {
 				objects++

@@ -385,7 +385,7 @@ func (r *uploadRun) printPlan(jobs []*publish.Item) error {
 		fmt.Fprintf(r.o.Stdout, "  %s  %s  %s, %s  %s %s\n    → s3://%s/%s\n", j.File.Path, upload.FormatSize(j.File.Size), how,
 			j.Format, action, j.ResourceID, r.target.Bucket, j.Key)
 	}
-	return nil
+	return printPlanSummary(r.o.Stdout, r.o.Output, len(jobs), r.o.Now())
 }
 
 func (r *uploadRun) displayMode() string {

@@ -251,6 +251,12 @@ func TestUploadSummaryAndSkippedProgress(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first["type"] != "file" || first["status"] != "skipped" {
 		t.Errorf("file record %v (%v)", first, err)
 	}
+	// A dry run's NDJSON ends with a summary too.
+	r = e.upload(f, "-d", "acceptance-dataset", "--output", "json", "--dry-run")
+	lines = strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || len(lines) != 2 || last["type"] != "summary" || last["planned"] != 1.0 {
+		t.Errorf("dry run: %v %v\n%s", last, err, r.stdout)
+	}
 }
 
 // On a terminal, a run stopped by Ctrl-C or by a failure never shows 100% or

@@ -123,3 +123,17 @@ func plannedBytes(items []*publish.Item) int64 {
 	}
 	return n
 }
+
+// printPlanSummary ends a dry run's NDJSON with a summary record counting the
+// planned files (text mode's first line already says how many).
+func printPlanSummary(stdout io.Writer, output string, files int, now time.Time) error {
+	if output != "json" {
+		return nil
+	}
+	s := newSummary(now)
+	for range files {
+		s.add("planned")
+	}
+	s.end(now, 0, false)
+	return s.print(stdout, io.Discard, output, true)
+}

@@ -194,6 +194,10 @@ func TestCompatUploadURLType(t *testing.T) {
 		if r.URLType != "upload" || r.URL != download+"new.csv" {
 			t.Errorf("patched url only: url_type %q url %q", r.URLType, r.URL)
 		}
+		// Reading back shows it: the url CKAN serves is not the one sent.
+		if d := (ckan.ResourceFields{URL: "https://bucket.example.org/k/new.csv"}).Differences(r); len(d) != 2 {
+			t.Errorf("differences after an url-only patch: %v", d)
+		}
 		// url_type "" without a url: the download URL stays, now as a plain link.
 		r, err = c.ResourcePatchFields(ctx, ckan.ResourceFields{ID: r.ID})
 		if err != nil {

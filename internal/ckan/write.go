@@ -246,3 +246,46 @@ func isUUID(s string) bool {
 	}
 	return true
 }
+
+// Differences compares what was sent with the resource CKAN answers or shows
+// afterwards, for the fields that decide what a resource serves: url, size and
+// hash (those sent), and url_type. Each difference reads
+// `url: sent "…", CKAN has "…"`; none means CKAN stored what was sent. A
+// url_type "upload" left in place, for example, shows as a url difference,
+// since CKAN then serves its own download URL.
+func (f ResourceFields) Differences(r *Resource) []string {
+	var d []string
+	if f.URL != "" && r.URL != f.URL {
+		d = append(d, fmt.Sprintf("url: sent %q, CKAN has %q", f.URL, r.URL))
+	}
+	if f.Size != nil && (r.Size == nil || *r.Size != *f.Size) {
+		has := "none"
+		if r.Size != nil {
+			has = fmt.Sprint(*r.Size)
+		}
+		d = append(d, fmt.Sprintf("size: sent %d, CKAN has %s", *f.Size, has))
+	}
+	if f.Hash != "" && !strings.EqualFold(r.Hash, f.Hash) {
+		d = append(d, fmt.Sprintf("hash: sent %q, CKAN has %q", f.Hash, r.Hash))
+	}
+	if r.URLType != f.URLType {
+		d = append(d, fmt.Sprintf("url_type: sent %q, CKAN has %q", f.URLType, r.URLType))
+	}
+	return d
+}
+
+// ManagedElsewhere says which other component serves the resource's data, or
+// "" when the url is a plain link (url_type "" or null) or a file uploaded
+// through CKAN's own form (url_type "upload"), which a publisher may repoint by
+// clearing url_type. A resource in the DataStore (datastore_active) or with
+// another url_type belongs to an extension: repointing it would leave that
+// extension's copy and views behind.
+func (r *Resource) ManagedElsewhere() string {
+	switch {
+	case r.DatastoreActive:
+		return "the DataStore (datastore_active is true)"
+	case r.URLType != "" && r.URLType != "upload":
+		return fmt.Sprintf("the extension behind url_type %q", r.URLType)
+	}
+	return ""
+}

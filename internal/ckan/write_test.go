@@ -164,3 +164,40 @@ func TestPackageReviseMissing(t *testing.T) {
 		t.Errorf("missing dataset: %v", err)
 	}
 }
+
+func TestDifferences(t *testing.T) {
+	n, m := int64(5), int64(6)
+	f := ResourceFields{ID: "r", URL: "https://b/k", Size: &n, Hash: "sha256:AB"}
+	same := &Resource{URL: "https://b/k", Size: &n, Hash: "sha256:ab"}
+	if d := f.Differences(same); len(d) != 0 {
+		t.Errorf("same: %v", d)
+	}
+	other := &Resource{URL: "https://ckan/dataset/d/resource/r/download/k", Size: &m, Hash: "md5:x", URLType: "upload"}
+	d := f.Differences(other)
+	want := []string{`url: sent "https://b/k", CKAN has "https://ckan/dataset/d/resource/r/download/k"`,
+		"size: sent 5, CKAN has 6", `hash: sent "sha256:AB", CKAN has "md5:x"`, `url_type: sent "", CKAN has "upload"`}
+	if strings.Join(d, "|") != strings.Join(want, "|") {
+		t.Errorf("differences:\n%v\nwant\n%v", d, want)
+	}
+	if d := f.Differences(&Resource{URL: "https://b/k", Hash: "sha256:ab"}); len(d) != 1 || !strings.Contains(d[0], "CKAN has none") {
+		t.Errorf("no size: %v", d)
+	}
+}
+
+func TestManagedElsewhere(t *testing.T) {
+	for _, tc := range []struct {
+		r    Resource
+		want string
+	}{
+		{Resource{}, ""},
+		{Resource{URLType: "upload"}, ""},
+		{Resource{DatastoreActive: true}, "DataStore"},
+		{Resource{URLType: "upload", DatastoreActive: true}, "DataStore"},
+		{Resource{URLType: "datastore"}, `url_type "datastore"`},
+	} {
+		got := tc.r.ManagedElsewhere()
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%+v: %q, want ~%q", tc.r, got, tc.want)
+		}
+	}
+}

@@ -312,3 +312,28 @@ func TestProgressBarOnTerminal(t *testing.T) {
 		})
 	}
 }
+
+// An object uploaded by an earlier run but not registered is registered
+// without being sent: its progress shows no bytes and no rate, and the summary
+// counts nothing sent.
+func TestObjectAlreadyInS3SendsNothing(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	f := makeFile(t, t.TempDir(), "a.csv", 3<<20)
+	e.ckan.SetIntercept(func(w http.ResponseWriter, r *http.Request, action string) bool {
+		if action != "resource_create" {
+			return false
+		}
+		w.WriteHeader(http.StatusConflict)
+		w.Write([]byte(`{"success": false, "error": {"__type": "Validation Error", "url": ["Invalid URL"]}}`))
+		return true
+	})
+	if r := e.upload(f, "-d", "acceptance-dataset"); r.code != exitConfig || !strings.Contains(r.stderr, "3.0 MiB sent") {
+		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+	}
+	e.ckan.SetIntercept(nil)
+	r := e.upload(f, "-d", "acceptance-dataset", "-v")
+	if r.code != 0 || !strings.Contains(r.stderr, "already holds this file") || !strings.Contains(r.stderr, "1 created, 0 updated, 0 skipped, 0 failed; 0 B sent") ||
+		strings.Contains(r.stderr, "100%") || strings.Contains(r.stderr, "MiB/s") {
+		t.Errorf("re-run: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -90,8 +90,8 @@ func (p *Publisher) One(ctx context.Context, it *Item) *Record {
 	if job.Resume == nil && !p.o.Force { // --force sends the bytes again, whatever S3 holds
 		res, found, err = p.o.Uploader.Match(ctx, job)
 		if found {
+			// Nothing is sent: no Transferred, so progress and the summary count only bytes that went out.
 			p.o.Events.Logf("%s: s3://%s/%s already holds this file; registering it without uploading", it.File.Path, res.Bucket, res.Key)
-			prog.Transferred(res.Size)
 		}
 	}
 	if err == nil && !found {

@@ -286,7 +286,9 @@ func HashFile(ctx context.Context, path string) (string, int64, error) {
 	}
 	defer src.f.Close()
 	sums := newFileSums(0, ChecksumOff)
-	n, err := io.CopyBuffer(sums.sha, ctxReader{ctx, src.f}, make([]byte, 1<<20))
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	n, err := io.CopyBuffer(sums.sha, ctxReader{ctx, src.f}, *bp)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", n, ctx.Err()

@@ -71,48 +71,48 @@ func (u *Uploader) Match(ctx context.Context, job Job) (*Result, bool, error) {
 			resultPartSize = ps
 		}
 	}
-	etagComparable := looksLikeMD5ETag(etag)
-	if wantSHA == "" && remoteCRC == "" && remoteCRC64 == "" && !etagComparable {
-		return nil, false, nil // nothing to compare with: upload again
-	}
-	var sums *fileSums
+	// The evidence, strongest first: the SHA-256 recorded at upload, the
+	// full-object CRC64NVME, a CRC32C that can be recomputed (composite "-N",
+	// or full-object), and last an MD5 ETag (moto reports multipart CRC32Cs
+	// that are neither composite nor full-object; strict stores keep none).
+	crcComparable := remoteCRC != "" && (strings.Contains(remoteCRC, "-") || !plan.Multipart || out.ChecksumType == types.ChecksumTypeFullObject)
+	var evidence Checksum
 	switch {
-	case wantSHA == "" && remoteCRC64 != "":
-		sums = newFileSums(plan.Parts, ChecksumCRC64NVME)
-	case wantSHA == "" && remoteCRC == "" && remoteCRC64 == "":
-		sums = newFileSums(plan.Parts, ChecksumMD5)
+	case wantSHA != "":
+		evidence = ChecksumOff
+	case remoteCRC64 != "":
+		evidence = ChecksumCRC64NVME
+	case crcComparable:
+		evidence = ChecksumCRC32C
+	case looksLikeMD5ETag(etag) && (plan.Multipart == multiETag):
+		evidence = ChecksumMD5
 	default:
-		sums = newFileSums(plan.Parts, ChecksumCRC32C)
+		return nil, false, nil // nothing trustworthy to compare with: upload again
 	}
+	sums := newFileSums(plan.Parts, evidence)
 	if err := readParts(ctx, src.f, plan, sums, nil); err != nil {
 		return nil, false, err
 	}
 	res := &Result{Bucket: job.Bucket, Key: job.Key, Size: src.size, SHA256: sums.SHA256(), PartSize: resultPartSize,
 		Parts: plan.Parts, ETag: aws.ToString(out.ETag), Reused: true}
-	switch {
-	case wantSHA != "":
-		if wantSHA != sums.SHA256() {
-			return nil, false, nil
-		}
-	case remoteCRC64 != "":
-		if remoteCRC64 != sums.FullCRC64() {
-			return nil, false, nil
-		}
-	case remoteCRC != "":
-		want, comparable := expectedCRC(out, sums, plan.Multipart)
-		if !comparable || remoteCRC != want {
-			return nil, false, nil // nothing trustworthy to compare with: upload again
-		}
-	default:
-		var want string
+	var same bool
+	switch evidence {
+	case ChecksumOff:
+		same = wantSHA == sums.SHA256()
+	case ChecksumCRC64NVME:
+		same = remoteCRC64 == sums.FullCRC64()
+	case ChecksumCRC32C:
+		want, _ := expectedCRC(out, sums, plan.Multipart)
+		same = remoteCRC == want
+	case ChecksumMD5:
+		want := hex.EncodeToString(sums.md5.Sum(nil))
 		if plan.Multipart {
 			want = multipartETag(sums.partMD5)
-		} else {
-			want = hex.EncodeToString(sums.md5.Sum(nil))
 		}
-		if etag != want {
-			return nil, false, nil
-		}
+		same = etag == want
+	}
+	if !same {
+		return nil, false, nil
 	}
 	switch {
 	case remoteCRC64 != "":

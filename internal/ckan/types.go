@@ -53,6 +53,9 @@ type Dataset struct {
 	ID           string        `json:"id"`
 	Name         string        `json:"name"`
 	Title        string        `json:"title"`
+	Notes        string        `json:"notes"`
+	LicenseID    string        `json:"license_id"`
+	Tags         []string      `json:"-"` // tag names, from the tags dicts
 	OwnerOrg     string        `json:"owner_org"`
 	Private      bool          `json:"private"`
 	State        string        `json:"state"`
@@ -71,7 +74,17 @@ func (d *Dataset) UnmarshalJSON(raw []byte) error {
 		return err
 	}
 	*d = Dataset{ID: o.str("id"), Name: o.str("name"), Title: o.str("title"), OwnerOrg: o.str("owner_org"),
-		Private: bool(o.flag("private")), State: o.str("state")}
+		Private: bool(o.flag("private")), State: o.str("state"), Notes: o.str("notes"), LicenseID: o.str("license_id")}
+	var tags []json.RawMessage
+	if json.Unmarshal(o["tags"], &tags) == nil {
+		for _, t := range tags {
+			if to, ok := decodeObject(t); ok {
+				if n := to.str("name"); n != "" {
+					d.Tags = append(d.Tags, n)
+				}
+			}
+		}
+	}
 	if _, ok := decodeObject(o["organization"]); ok {
 		d.Organization = &Organization{}
 		_ = d.Organization.UnmarshalJSON(o["organization"]) // an object: cannot fail

@@ -38,6 +38,8 @@ type Org struct {
 // Dataset is a package with its resources (CKAN resource dicts).
 type Dataset struct {
 	ID, Name, Title, Notes, OwnerOrg string
+	LicenseID                        string
+	Tags                             []string
 	Private                          bool
 	CreatorUserID                    string
 	Resources                        []map[string]any
@@ -51,6 +53,9 @@ type Call struct {
 	Action string
 	User   string // "" when anonymous
 	Status int
+	// Dataset is the name of the dataset the call named (by package_id, id or
+	// name, or through a resource id); "" when none.
+	Dataset string
 }
 
 // Server is an in-memory CKAN. Its zero value is not usable: call New.
@@ -125,7 +130,7 @@ func (s *Server) AddDataset(name, title, org string, private bool) *Dataset {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := &Dataset{ID: newID(), Name: name, Title: title, Private: private, Created: s.now(), Modified: s.now(),
-		Collaborators: map[string]string{}}
+		Collaborators: map[string]string{}, LicenseID: "cc-by"}
 	if o := s.orgByRef(org); o != nil {
 		d.OwnerOrg = o.ID
 	}
@@ -286,6 +291,7 @@ type answer struct {
 	errMsg  string
 	fields  map[string][]string
 	bare    string // a bare JSON string answer (400)
+	dataset string // the dataset the call named, for Call.Dataset
 }
 
 func ok(result any) answer { return answer{status: http.StatusOK, result: result} }
@@ -364,7 +370,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	caller := s.userByToken(s.tokenOf(r))
+	named := s.callDataset(params) // before the call: a deleted resource's dataset
 	a := fn(s, caller, params)
+	if a.dataset = named; named == "" {
+		a.dataset = s.callDataset(params) // after it: a created dataset
+	}
 	s.mu.Unlock()
 	s.write(w, action, caller, a)
 }
@@ -382,7 +392,7 @@ func (s *Server) tokenOf(r *http.Request) string {
 
 func (s *Server) write(w http.ResponseWriter, action string, caller *User, a answer) {
 	s.mu.Lock()
-	c := Call{Action: action, Status: a.status}
+	c := Call{Action: action, Status: a.status, Dataset: a.dataset}
 	if caller != nil {
 		c.User = caller.Name
 	}
@@ -529,14 +539,29 @@ func (s *Server) datasetDict(d *Dataset) map[string]any {
 	if d.OwnerOrg != "" {
 		owner = d.OwnerOrg
 	}
-	return map[string]any{"author": nil, "author_email": nil, "creator_user_id": d.CreatorUserID,
-		"extras": []any{}, "groups": []any{}, "id": d.ID, "isopen": true, "license_id": "cc-by",
-		"license_title": "Creative Commons Attribution", "license_url": "http://www.opendefinition.org/licenses/cc-by",
+	license := map[string]any{"license_id": nil}
+	if d.LicenseID != "" {
+		license = map[string]any{"license_id": d.LicenseID, "license_title": d.LicenseID}
+	}
+	if d.LicenseID == "cc-by" {
+		license["license_title"] = "Creative Commons Attribution"
+		license["license_url"] = "http://www.opendefinition.org/licenses/cc-by"
+	}
+	tags := []any{}
+	for _, t := range d.Tags {
+		tags = append(tags, map[string]any{"display_name": t, "id": "tag-" + t, "name": t, "state": "active", "vocabulary_id": nil})
+	}
+	m := map[string]any{"author": nil, "author_email": nil, "creator_user_id": d.CreatorUserID,
+		"extras": []any{}, "groups": []any{}, "id": d.ID, "isopen": true,
 		"maintainer": nil, "maintainer_email": nil, "metadata_created": ts(d.Created),
 		"metadata_modified": ts(d.Modified), "name": d.Name, "notes": d.Notes, "num_resources": len(d.Resources),
-		"num_tags": 0, "organization": org, "owner_org": owner, "private": d.Private,
+		"num_tags": len(tags), "organization": org, "owner_org": owner, "private": d.Private,
 		"relationships_as_object": []any{}, "relationships_as_subject": []any{}, "resources": res,
-		"state": "active", "tags": []any{}, "title": d.Title, "type": "dataset", "url": nil, "version": nil}
+		"state": "active", "tags": tags, "title": d.Title, "type": "dataset", "url": nil, "version": nil}
+	for k, v := range license {
+		m[k] = v
+	}
+	return m
 }
 
 func (s *Server) packageShow(caller *User, p map[string]any) answer {

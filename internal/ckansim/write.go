@@ -78,6 +78,9 @@ func (s *Server) packageCreate(caller *User, p map[string]any) answer {
 	if id := str(p, "id"); id != "" {
 		d.ID = id
 	}
+	if errs := setDatasetFields(d, p); errs != nil {
+		return invalid(errs)
+	}
 	s.datasets = append(s.datasets, d)
 	if rs, ok := p["resources"].([]any); ok {
 		if a := s.appendResources(d, rs); a.status != 0 {
@@ -144,6 +147,10 @@ func (s *Server) packagePatch(caller *User, p map[string]any) answer {
 			d.Title = str(p, k)
 		case "notes":
 			d.Notes = str(p, k)
+		case "license_id", "tags":
+			if errs := setDatasetFields(d, map[string]any{k: v}); errs != nil {
+				return invalid(errs)
+			}
 		case "private":
 			d.Private, _ = v.(bool)
 		case "name":

@@ -188,8 +188,8 @@ func (p *Publisher) register(ctx context.Context, it *Item, res *upload.Result) 
 		"s3_bucket":     res.Bucket,
 		"s3_key":        res.Key,
 	}
-	if p.o.Description != "" {
-		fields["description"] = p.o.Description
+	if it.Description != "" {
+		fields["description"] = it.Description
 	}
 	fields["id"] = it.ResourceID
 	p.regMu.Lock()

@@ -77,6 +77,10 @@ type File struct {
 	Path string // as found on disk; StdinPath for standard input
 	Name string // the resource name
 	Size int64  // bytes; -1 for standard input
+	// Description, Format and Mimetype, when set, are this file's resource
+	// fields, over Options.Description and Format and the guess from the
+	// file name (a data package descriptor gives them per resource).
+	Description, Format, Mimetype string
 }
 
 // Options configure a Publisher for one dataset. Zero values mean the
@@ -155,6 +159,8 @@ type Item struct {
 	Plan     upload.Plan
 	Format   string
 	Mimetype string
+	// Description is the resource description registered ("" sends none).
+	Description string
 }
 
 // Existing reports whether the item updates a resource the dataset holds.
@@ -232,6 +238,12 @@ func (p *Publisher) plan(f File) (*Item, error) {
 	it.Format, it.Mimetype = fileformat.Of(f.Name)
 	if p.o.Format != "" {
 		it.Format = p.o.Format
+	}
+	it.Description = p.o.Description
+	for dst, v := range map[*string]string{&it.Format: f.Format, &it.Mimetype: f.Mimetype, &it.Description: f.Description} {
+		if v != "" {
+			*dst = v
+		}
 	}
 	if f.Path == StdinPath {
 		it.Plan = upload.Plan{Size: -1, PartSize: p.o.Uploader.PartSize(), Parts: -1, Multipart: true}

@@ -81,6 +81,9 @@ type File struct {
 	// fields, over Options.Description and Format and the guess from the
 	// file name (a data package descriptor gives them per resource).
 	Description, Format, Mimetype string
+	// ObjectName is the last element of the object key; default Name. A data
+	// package resource named "readings" keeps its file's "readings.csv".
+	ObjectName string
 }
 
 // Options configure a Publisher for one dataset. Zero values mean the
@@ -229,7 +232,11 @@ func (p *Publisher) plan(f File) (*Item, error) {
 			it.ResourceID = DerivedResourceID(p.o.CKAN.SiteURL(), d.ID, f.Name)
 		}
 	}
-	key, err := scope.ObjectKey(p.o.Target.DatasetPrefix, it.ResourceID, f.Name)
+	objectName := f.Name
+	if f.ObjectName != "" {
+		objectName = f.ObjectName
+	}
+	key, err := scope.ObjectKey(p.o.Target.DatasetPrefix, it.ResourceID, objectName)
 	if err != nil {
 		return nil, failure.Wrap(failure.Usage, fmt.Errorf("%s: %w: use a shorter --name or a shallower directory", f.Path, err))
 	}

@@ -111,8 +111,17 @@ sockets are refused.
 	f.StringVar(&o.Desc, "description", "", "resource description")
 	f.StringVar(&o.Format, "format", "", "resource format (default: from the extension: CSV, JSON, ZIP, PARQUET, …)")
 	f.StringVar(&o.ResourceID, "resource-id", "", "update this existing resource (one file only)")
-	o.S3.register(cmd)
 	registerFilterFlags(cmd, &o.Filter)
+	o.registerTransferFlags(cmd)
+	f.BoolVar(&o.DryRun, "dry-run", false, "check the dataset and rights, print the plan, upload nothing")
+	return cmd
+}
+
+// registerTransferFlags adds the flags upload and publish share: the S3
+// target and credentials, the transfer, the output.
+func (o *UploadOptions) registerTransferFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	o.S3.register(cmd)
 	f.StringVar(&o.TokenURL, "token-url", "", "ckanup token endpoint giving dataset-scoped credentials and the target (env CKANUP_TOKEN_URL, else the login profile)")
 	f.StringVar(&o.RoleARN, "role-arn", "", "assume this IAM role with STS, scoped to the dataset's prefix (env CKANUP_ROLE_ARN)")
 	f.DurationVar(&o.SessionDuration, "session-duration", time.Hour, "lifetime of credentials from --role-arn")
@@ -124,10 +133,8 @@ sockets are refused.
 	f.DurationVar(&o.RequestTimeout, "request-timeout", 0, "timeout of one request attempt (default: 1m, plus 1m per 8 MiB of part)")
 	f.StringVarP(&o.Output, "output", "o", "text", "result format: text or json (one JSON object per file on stdout)")
 	f.BoolVar(&o.Progress, "progress", false, "show progress on stderr in JSON mode too")
-	f.BoolVar(&o.DryRun, "dry-run", false, "check the dataset and rights, print the plan, upload nothing")
 	f.BoolVar(&o.NoResume, "no-resume", false, "abort a failed or interrupted upload instead of keeping it to resume")
 	f.BoolVar(&o.Force, "force", false, "upload even when the resource already has this file's size and SHA-256")
-	return cmd
 }
 
 // uploadRun is the state of one upload command: the wiring around the
@@ -148,6 +155,11 @@ func (o *UploadOptions) validate() error {
 	if o.Dataset == "" {
 		return usageErrorf("--dataset is required (the dataset's name or id)")
 	}
+	return o.validateTransfer()
+}
+
+// validateTransfer checks the flags of registerTransferFlags.
+func (o *UploadOptions) validateTransfer() error {
 	if o.Output != "text" && o.Output != "json" {
 		return usageErrorf("--output must be text or json, not %q", o.Output)
 	}
@@ -203,35 +215,13 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		return err
 	}
 
-	api, err := r.s3(ctx)
+	jr, err := openJournal(o.Deps)
 	if err != nil {
 		return err
 	}
-	engine, err := o.S3.engineOptions(o.Deps, upload.Options{
-		PartSize: partSize, Concurrency: o.Concurrency, MaxAttempts: o.Retries, MaxRetryTime: o.RetryMaxTime,
-		RequestTimeout: o.RequestTimeout, KeepOnFailure: !o.NoResume,
-		RefreshCredentials: r.source.Invalidate,
-	}, r.notef)
-	if err != nil {
+	if r.pub, err = r.publisher(ctx, partSize, jr); err != nil {
 		return err
 	}
-	up := upload.New(api, engine)
-	journalDir, err := journal.Dir(o.Getenv)
-	if err != nil {
-		return err
-	}
-	st, err := journal.Open(journalDir)
-	if err != nil {
-		return err
-	}
-	r.pub = publish.New(publish.Options{
-		CKAN: r.client, Dataset: r.dataset, User: r.user.Name, Target: r.target, S3: api, Uploader: up,
-		FindUploads: r.findUploads(api),
-		Journal:     st, JournalDir: journalDir,
-		ObjectURL:   func(key string) string { return objectURL(r.source.Config, r.target, o.PublicURLBase, key) },
-		Description: o.Desc, Format: o.Format, ResourceID: o.ResourceID, Force: o.Force,
-		Args: o.Global.Args, FilesInFlight: o.Concurrency, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r, ctx},
-	})
 	pf := make([]publish.File, len(files))
 	for i, f := range files {
 		pf[i] = publish.File{Path: f.Path, Name: f.Name, Size: f.Size}
@@ -244,6 +234,51 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 		return r.printPlan(items)
 	}
 	return r.uploadAll(ctx, items)
+}
+
+// uploadJournal is the journal store and its directory.
+type uploadJournal struct {
+	st  *journal.Store
+	dir string
+}
+
+func openJournal(deps *Deps) (*uploadJournal, error) {
+	dir, err := journal.Dir(deps.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	st, err := journal.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &uploadJournal{st: st, dir: dir}, nil
+}
+
+// publisher resolves the credentials and target for r.dataset and returns the
+// publishing flow for it.
+func (r *uploadRun) publisher(ctx context.Context, partSize int64, jr *uploadJournal) (*publish.Publisher, error) {
+	o := r.o
+	api, err := r.s3(ctx)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := o.S3.engineOptions(o.Deps, upload.Options{
+		PartSize: partSize, Concurrency: o.Concurrency, MaxAttempts: o.Retries, MaxRetryTime: o.RetryMaxTime,
+		RequestTimeout: o.RequestTimeout, KeepOnFailure: !o.NoResume,
+		RefreshCredentials: r.source.Invalidate,
+	}, r.notef)
+	if err != nil {
+		return nil, err
+	}
+	up := upload.New(api, engine)
+	return publish.New(publish.Options{
+		CKAN: r.client, Dataset: r.dataset, User: r.user.Name, Target: r.target, S3: api, Uploader: up,
+		FindUploads: r.findUploads(api),
+		Journal:     jr.st, JournalDir: jr.dir,
+		ObjectURL:   func(key string) string { return objectURL(r.source.Config, r.target, o.PublicURLBase, key) },
+		Description: o.Desc, Format: o.Format, ResourceID: o.ResourceID, Force: o.Force,
+		Args: o.Global.Args, FilesInFlight: o.Concurrency, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r, ctx},
+	}), nil
 }
 
 // notef tells the person something they should know (unless --quiet).

@@ -152,6 +152,7 @@ Start with 'ckanup demo' to see it work against a local sandbox, then
 	root.AddCommand(
 		newUploadCmd(deps, g),
 		newUploadsCmd(deps, g),
+		newPublishCmd(deps, g),
 		newLoginCmd(deps, g),
 		newWhoamiCmd(deps, g),
 		newVersionCmd(deps),

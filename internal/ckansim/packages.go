@@ -54,4 +54,3 @@ func setDatasetFields(d *Dataset, p map[string]any) map[string][]string {
 	}
 	return errs
 }
-

@@ -53,6 +53,7 @@ type fileProgress struct {
 	size    int64
 	verbose bool
 	add     func(int64)
+	reuse   func(int64) // parts a resumed upload already holds; nil: ignored
 	end     func(status string)
 	once    sync.Once
 }
@@ -71,6 +72,14 @@ func (p *fileProgress) Started(plan upload.Plan) {
 
 // Transferred counts n bytes S3 acknowledged.
 func (p *fileProgress) Transferred(n int64) { p.add(n) }
+
+// Reused counts n bytes of parts S3 already held from an earlier run
+// (upload.ReuseObserver): progress of the file, not bytes sent.
+func (p *fileProgress) Reused(n int64) {
+	if p.reuse != nil {
+		p.reuse(n)
+	}
+}
 
 func (p *fileProgress) Retrying(ev upload.RetryEvent) {
 	if !p.verbose {
@@ -130,14 +139,15 @@ func (t *tally) begin(files int, bytes int64) {
 }
 
 // end counts a file's end; for a success, the bytes it did not send leave the
-// total, so the total is what is really sent.
-func (t *tally) end(status string, size, sent int64) {
+// total, so the total is what is really sent. accounted are the file's bytes
+// sent or already taken off the total (reused parts).
+func (t *tally) end(status string, size, accounted int64) {
 	t.ended++
 	switch {
 	case succeeded(status):
 		t.ok++
-		if t.total >= 0 && size > sent {
-			t.total -= size - sent
+		if t.total >= 0 && size > accounted {
+			t.total -= size - accounted
 		}
 	case status == progressInterrupted:
 		t.interrupt++
@@ -211,8 +221,8 @@ type barDisplay struct {
 }
 
 type barFile struct {
-	name       string
-	size, sent int64
+	name               string
+	size, sent, reused int64
 }
 
 func newBarDisplay(w io.Writer, verbose bool, throttle time.Duration) *barDisplay {
@@ -268,10 +278,20 @@ func (b *barDisplay) track(name string, size int64) *fileProgress {
 			_ = b.bar.Add64(n)
 			b.describe()
 		},
+		reuse: func(n int64) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			f.reused += n
+			if b.t.total >= n {
+				b.t.total -= n // not to be sent: the total is what this run sends
+				b.bar.ChangeMax64(b.t.total + 1)
+			}
+			b.describe()
+		},
 		end: func(status string) {
 			b.mu.Lock()
 			defer b.mu.Unlock()
-			b.t.end(status, size, f.sent)
+			b.t.end(status, size, f.sent+f.reused)
 			for i, g := range b.inFlight {
 				if g == f {
 					b.inFlight = append(b.inFlight[:i], b.inFlight[i+1:]...)
@@ -297,10 +317,10 @@ func (b *barDisplay) describe() {
 	for i, f := range b.inFlight {
 		item := f.name
 		switch {
-		case f.size >= 0 && f.sent >= f.size:
+		case f.size >= 0 && f.sent+f.reused >= f.size:
 			item += " sent" // verified and registered next
 		case f.size > 0:
-			item = fmt.Sprintf("%s %d%%", f.name, f.sent*100/f.size)
+			item = fmt.Sprintf("%s %d%%", f.name, (f.sent+f.reused)*100/f.size)
 		}
 		if s.Len()+len(item)+2 > room && i > 0 {
 			fmt.Fprintf(&s, " +%d", len(b.inFlight)-i)
@@ -398,6 +418,7 @@ type lineFile struct {
 	name      string
 	size      int64
 	sent      int64
+	reused    int64 // parts an earlier run sent: progress, not this run's rate
 	decile    int64
 	started   time.Time
 	lastPrint time.Time
@@ -461,7 +482,8 @@ func (l *lineDisplay) print(f *lineFile, now time.Time) {
 		fmt.Fprintf(l.w, "ckanup: %s: %s sent%s\n", f.name, upload.FormatSize(f.sent), rate)
 		return
 	}
-	fmt.Fprintf(l.w, "ckanup: %s: %d%% (%s of %s%s)\n", f.name, percent(f.sent, f.size), upload.FormatSize(f.sent), upload.FormatSize(f.size), rate)
+	done := f.sent + f.reused
+	fmt.Fprintf(l.w, "ckanup: %s: %d%% (%s of %s%s)\n", f.name, percent(done, f.size), upload.FormatSize(done), upload.FormatSize(f.size), rate)
 }
 
 // percent rounds down, and is 100 only when all bytes are there.
@@ -484,27 +506,38 @@ func (l *lineDisplay) track(name string, size int64) *fileProgress {
 			defer l.mu.Unlock()
 			f.sent += n
 			l.t.sent += n
-			if f.size > 0 {
-				if d := f.sent * 10 / f.size; d > f.decile {
-					f.decile = d
-					l.print(f, l.now())
-				}
-			}
+			l.progressed(f)
+		},
+		reuse: func(n int64) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			f.reused += n
+			l.progressed(f)
 		},
 		end: func(status string) {
 			l.mu.Lock()
 			defer l.mu.Unlock()
 			delete(l.active, f)
-			l.t.end(status, f.size, f.sent)
+			l.t.end(status, f.size, f.sent+f.reused)
 			if status != progressFailed && status != progressInterrupted {
 				return
 			}
 			how := upload.FormatSize(f.sent) + " sent"
-			if f.size >= 0 {
-				how = fmt.Sprintf("at %d%% (%s of %s sent)", percent(f.sent, f.size), upload.FormatSize(f.sent), upload.FormatSize(f.size))
+			if done := f.sent + f.reused; f.size >= 0 {
+				how = fmt.Sprintf("at %d%% (%s of %s sent)", percent(done, f.size), upload.FormatSize(done), upload.FormatSize(f.size))
 			}
 			fmt.Fprintf(l.w, "ckanup: %s: %s %s\n", f.name, status, how)
 		}}
+}
+
+// progressed prints a line when f crosses a tenth of its size; l.mu is held.
+func (l *lineDisplay) progressed(f *lineFile) {
+	if f.size > 0 {
+		if d := (f.sent + f.reused) * 10 / f.size; d > f.decile {
+			f.decile = d
+			l.print(f, l.now())
+		}
+	}
 }
 
 func (l *lineDisplay) logf(format string, a ...any) {

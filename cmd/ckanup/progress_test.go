@@ -337,3 +337,61 @@ func TestObjectAlreadyInS3SendsNothing(t *testing.T) {
 		t.Errorf("re-run: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// Parts a resumed upload already holds are progress of the file, not bytes
+// sent: the rate and the summary count only what this run sends.
+func TestResumedPartsAreNotSent(t *testing.T) {
+	clock := newFakeClock()
+	var out syncBuffer
+	l := newLineDisplay(&out, false, time.Hour, clock.now)
+	l.begin(1, 20<<20)
+	f := l.track("big.bin", 20<<20)
+	f.Reused(10 << 20) // 50%, nothing sent
+	clock.advance(2 * time.Second)
+	f.Transferred(2 << 20) // 60%, 2 MiB in 2 s
+	f.finish(progressInterrupted)
+	l.close()
+	want := "ckanup: big.bin: 50% (10.0 MiB of 20.0 MiB)\n" +
+		"ckanup: big.bin: 60% (12.0 MiB of 20.0 MiB, 1.0 MiB/s)\n" +
+		"ckanup: big.bin: interrupted at 60% (12.0 MiB of 20.0 MiB sent)\n"
+	if got := strings.TrimPrefix(out.String(), "ckanup: 1 file(s), 20.0 MiB to send\n"); got != want {
+		t.Errorf("lines:\n%s\nwant:\n%s", got, want)
+	}
+	if l.bytesSent() != 2<<20 {
+		t.Errorf("sent %d", l.bytesSent())
+	}
+
+	var bout bytes.Buffer
+	b := newBarDisplay(&bout, false, 0)
+	b.begin(1, 20<<20)
+	g := b.track("big.bin", 20<<20)
+	g.Reused(10 << 20)
+	if max := b.bar.GetMax64(); max != 10<<20+1 {
+		t.Errorf("bar total %d: reused parts are not to be sent", max)
+	}
+	g.Transferred(10 << 20)
+	g.finish(progressCreated)
+	b.close()
+	if b.bytesSent() != 10<<20 || !strings.Contains(lastLine(bout.String()), "100%") {
+		t.Errorf("sent %d, last line %q", b.bytesSent(), lastLine(bout.String()))
+	}
+}
+
+// A resumed upload's summary counts only the parts this run sent.
+func TestResumeSummaryCountsOnlyBytesSent(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	f := makeFile(t, t.TempDir(), "big.bin", 30<<20)
+	if r := e.interruptAt("3", f, "--dataset", "acceptance-dataset"); r.code != exitInterrupted {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	e.resetCounts()
+	r := e.upload(f, "--dataset", "acceptance-dataset", "--concurrency", "1", "--output", "json")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var sum map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || r.code != 0 {
+		t.Fatalf("exit %d %v\n%s", r.code, err, r.stdout)
+	}
+	if want := float64(e.counted("UploadPart")) * (5 << 20); sum["bytes_sent"] != want || want >= 30<<20 {
+		t.Errorf("bytes_sent %v, want %v (%d parts sent of 6)", sum["bytes_sent"], want, e.counted("UploadPart"))
+	}
+}

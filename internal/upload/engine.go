@@ -99,6 +99,13 @@ type Observer interface {
 	Retrying(RetryEvent)
 }
 
+// ReuseObserver is an Observer that also hears about the parts a resumed
+// multipart upload already holds: acknowledged by S3 in an earlier run, not sent
+// again. An Observer without it hears about them through Transferred.
+type ReuseObserver interface {
+	Reused(n int64)
+}
+
 // RetryEvent describes one failed attempt that is about to be retried.
 type RetryEvent struct {
 	Op      string // "UploadPart", "PutObject", …
@@ -490,7 +497,11 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 				completed[p.n-1] = completedPart(mode.get(), p, rp.etag)
 				sent.Add(p.size)
 				job.Recorder.PartDone(p.n, p.size, rp.etag, crcBase64(p.crc))
-				job.Observer.Transferred(p.size)
+				if ro, ok := job.Observer.(ReuseObserver); ok {
+					ro.Reused(p.size)
+				} else {
+					job.Observer.Transferred(p.size)
+				}
 				continue
 			}
 			select {

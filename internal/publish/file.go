@@ -2,11 +2,8 @@ package publish
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -45,7 +42,7 @@ func (p *Publisher) One(ctx context.Context, it *Item) *Record {
 		return p.registered(ctx, it, rec, res)
 	}
 	if it.Resource != nil && !p.o.Force {
-		sum, same, err := sameAsResource(it.File.Path, it.Resource)
+		sum, same, err := sameAsResource(ctx, it.File.Path, it.Resource)
 		if err != nil {
 			return fail(err)
 		}
@@ -151,8 +148,8 @@ func (p *Publisher) objectMetadata(it *Item) map[string]string {
 
 // sameAsResource says whether the resource already describes exactly this file:
 // same size and the same "sha256:" hash. The file is hashed only when the sizes
-// agree.
-func sameAsResource(path string, res *ckan.Resource) (string, bool, error) {
+// agree, and the read stops on ctx's cancellation (upload.HashFile).
+func sameAsResource(ctx context.Context, path string, res *ckan.Resource) (string, bool, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return "", false, err
@@ -161,16 +158,10 @@ func sameAsResource(path string, res *ckan.Resource) (string, bool, error) {
 	if res.Size == nil || *res.Size != fi.Size() || !isSHA {
 		return "", false, nil
 	}
-	f, err := os.Open(path)
+	sum, _, err := upload.HashFile(ctx, path)
 	if err != nil {
 		return "", false, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", false, fmt.Errorf("hash %s: %w", path, err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
 	return sum, strings.EqualFold(sum, want), nil
 }
 

@@ -150,11 +150,11 @@ func run() error {
 			"http-1g": {ID: "http-1g", Title: fmt.Sprintf("%s file over plain HTTP", fmtSize(size)), Size: size, Rounds: *rounds,
 				Clients: []string{"ckanup", "ckanup-base", "aws", "aws-5x4", "rclone", "sdkloop", "sdkloop-signed", "curl"}},
 			"https-4g": {ID: "https-4g", Title: fmt.Sprintf("%s file over HTTPS", fmtSize(large)), TLS: true, Size: large, Rounds: *roundsLarge,
-				Clients: []string{"ckanup", "ckanup-base", "aws", "rclone", "sdkloop", "curl"}},
+				Clients: []string{"ckanup", "aws", "rclone", "sdkloop", "curl"}},
 			"https-small": {ID: "https-small", Title: fmt.Sprintf("%d files × %s over HTTPS (ckanup registers each in CKAN)", *smallCount, fmtSize(small)), TLS: true, Size: small, Count: *smallCount, Rounds: *rounds,
 				Clients: []string{"ckanup", "ckanup-base", "aws", "rclone", "sdkloop", "curl"}},
 			"https-rtt": {ID: "https-rtt", Title: fmt.Sprintf("%s file over HTTPS with a %s round trip (delay proxy)", fmtSize(size), *rtt), TLS: true, Delay: *rtt / 2, Size: size, Rounds: *roundsRTT,
-				Clients: []string{"ckanup", "ckanup-8x10", "ckanup-base", "aws", "rclone", "sdkloop"}},
+				Clients: []string{"ckanup", "ckanup-8x10", "aws", "rclone", "sdkloop"}},
 		}
 		for _, id := range splitList(*cases) {
 			c, ok := catalog[id]

@@ -107,7 +107,7 @@ func main() {
 func run() error {
 	var (
 		smoke       = flag.Bool("smoke", false, "run every client once on a tiny input and check each object arrives intact; no timing, no report")
-		cases       = flag.String("cases", "https-1g,http-1g,https-4g,https-small,https-rtt", "cases to run, in order: https-1g, http-1g, https-4g, https-small, https-rtt")
+		cases       = flag.String("cases", "https-1g,https-small,http-1g,https-rtt,https-4g", "cases to run, in this order: https-1g, https-small, http-1g, https-rtt, https-4g")
 		clients     = flag.String("clients", "", "only these clients (comma-separated; default: each case's list): "+clientIDs())
 		rounds      = flag.Int("rounds", 5, "rounds of the 1 GiB and small-file cases")
 		roundsLarge = flag.Int("rounds-large", 2, "rounds of the large-file case")
@@ -214,24 +214,28 @@ func run() error {
 		for _, c := range pre {
 			c.Clients = slices.DeleteFunc(slices.Clone(c.Clients), func(id string) bool { return !usedBy(specs, id) })
 		}
-		if err := b.runCases(pre, true); err != nil {
+		if err := b.runCases(pre, true, nil); err != nil {
 			return fmt.Errorf("preflight: %w", err)
 		}
 		b.results = nil
 	}
-	if err := b.runCases(specs, *smoke); err != nil {
-		return err
-	}
-	if *smoke {
-		logf("smoke: every client's object arrived intact")
-		return nil
-	}
-	report := b.report(specs, os.Args[1:])
 	dst := *out
 	if !filepath.IsAbs(dst) {
 		dst = filepath.Join(b.repo, dst)
 	}
-	return writeReport(dst, report)
+	// The report is rewritten after every case, so a run stopped part-way
+	// leaves the cases it finished.
+	var afterCase func() error
+	if !*smoke {
+		afterCase = func() error { return writeReport(dst, b.report(specs, os.Args[1:])) }
+	}
+	if err := b.runCases(specs, *smoke, afterCase); err != nil {
+		return err
+	}
+	if *smoke {
+		logf("smoke: every client's object arrived intact")
+	}
+	return nil
 }
 
 func usedBy(specs []*caseSpec, id string) bool {
@@ -526,7 +530,7 @@ func writeRandom(path string, size int64, seed uint64) (string, error) {
 }
 
 // runCases runs each case's rounds, the client order rotating by one each round.
-func (b *bench) runCases(specs []*caseSpec, quiet bool) error {
+func (b *bench) runCases(specs []*caseSpec, quiet bool, afterCase func() error) error {
 	byID := map[string]*client{}
 	for _, c := range allClients() {
 		byID[c.ID] = c
@@ -576,6 +580,11 @@ func (b *bench) runCases(specs []*caseSpec, quiet bool) error {
 		}
 		if err := os.RemoveAll(c.input); err != nil {
 			return err
+		}
+		if afterCase != nil {
+			if err := afterCase(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -68,11 +68,11 @@ CKAN and S3 settings are upload's: see 'ckanup upload --help'. The format of
 the descriptor, by example: docs/publish.md.
 
 ` + exitCodesHelp,
-		Example: `  ckanup publish data/air-quality --org environment-agency
-  ckanup publish exports/*/datapackage.json --org my-org --plan
-  ckanup publish exports/* --org my-org --plan -o json > plan.json
-  ckanup publish exports/* --org my-org --prune --write-back
-  ckanup publish exports/* --org my-org --shard 2/8`,
+		Example: `  ckanup publish air-quality --org demo-org --plan
+  ckanup publish air-quality --org demo-org
+  ckanup publish air-quality/datapackage.json --plan -o json
+  ckanup publish air-quality --org demo-org --prune --write-back
+  ckanup publish air-quality --org demo-org --shard 1/4`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErrorf("name at least one datapackage.json or directory holding one")

@@ -37,11 +37,15 @@ var notCommands = map[string]string{
 // exampleFiles are the user's files that the examples name; the test makes them
 // in each example's working directory.
 var exampleFiles = map[string]string{
-	"big.csv":                     "id,station\n1,ST001\n2,ST002\n",
-	"data/a.csv":                  "a,b\n1,2\n",
-	"data/sub/b.json":             `{"b": 1}` + "\n",
-	"exports/x.parquet":           "PAR1 not really\n",
-	"exports/2026/counts.parquet": "PAR1 not really\n",
+	"big.csv":                       "id,station\n1,ST001\n2,ST002\n",
+	"data/a.csv":                    "a,b\n1,2\n",
+	"data/sub/b.json":               `{"b": 1}` + "\n",
+	"exports/x.parquet":             "PAR1 not really\n",
+	"exports/2026/counts.parquet":   "PAR1 not really\n",
+	"air-quality/data/readings.csv": "station,hour,pm10\nST001,0,12\n",
+	"air-quality/datapackage.json": `{"name": "air-quality", "title": "Air quality", "licenses": [{"name": "CC-BY-4.0"}],
+  "resources": [{"name": "readings", "path": "data/readings.csv"},
+    {"name": "methodology", "path": "https://example.org/air/methodology.pdf"}]}` + "\n",
 }
 
 // scriptHeader stops at the first failure and, at exit, stops the sandbox the

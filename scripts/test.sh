@@ -157,7 +157,7 @@ pids+=("$minio_pid")
 wait_http "http://127.0.0.1:$minio_port/minio/health/live" MinIO "$work/minio.log"
 log "store matrix on MinIO (:$minio_port), versitygw, moto and the strict no-checksum double"
 CKANUP_IT_MINIO_URL="http://127.0.0.1:$minio_port" CKANUP_IT_MINIO_KEY="$minio_key" CKANUP_IT_MINIO_SECRET="$minio_secret" \
-  CKANUP_IT_REQUIRE_MINIO=1 go test -race -count=1 -run 'TestStoreMatrix' ./internal/s3client
+  CKANUP_IT_REQUIRE_MINIO=1 go test -race -count=1 -run 'TestStoreMatrix|TestStoreChecks' ./internal/s3client
 kill "$minio_pid" 2>/dev/null || true
 # --- end of MinIO part 2
 

@@ -96,7 +96,9 @@ var codeKinds = map[string]Kind{
 	"IDPCommunicationError": KindTemporary,
 	// A digest mismatch is temporary only once the source is known unchanged:
 	// the engine re-checks it before a retry (see retry).
+	// MinIO answers XAmzContentChecksumMismatch for a wrong x-amz-checksum-*.
 	"BadDigest": KindTemporary, "XAmzContentSHA256Mismatch": KindTemporary, "InvalidDigest": KindTemporary,
+	"XAmzContentChecksumMismatch": KindTemporary,
 
 	"AccessDenied": KindAuth, "InvalidAccessKeyId": KindAuth, "SignatureDoesNotMatch": KindAuth,
 	"InvalidToken": KindAuth, "ExpiredToken": KindAuth, "ExpiredTokenException": KindAuth, "TokenRefreshRequired": KindAuth,
@@ -214,7 +216,7 @@ func credentialsExpired(err error) bool {
 // than the request declared: the bytes changed on the way or at the source.
 func digestMismatch(err error) bool {
 	switch APICode(err) {
-	case "BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest":
+	case "BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest", "XAmzContentChecksumMismatch":
 		return true
 	}
 	return false

@@ -55,6 +55,7 @@ func TestClassify(t *testing.T) {
 		{"400 no code", apiErr(400, ""), KindPermanent},
 		{"429", apiErr(429, ""), KindTemporary},
 		{"digest mismatch", apiErr(400, "XAmzContentSHA256Mismatch"), KindTemporary},
+		{"MinIO checksum mismatch", apiErr(400, "XAmzContentChecksumMismatch"), KindTemporary},
 		{"STS throttling", &smithy.GenericAPIError{Code: "Throttling"}, KindTemporary},
 		{"STS expired", &smithy.GenericAPIError{Code: "ExpiredTokenException"}, KindAuth},
 		{"token endpoint 403", fmt.Errorf("refresh: %w", kindErr{"auth"}), KindAuth},

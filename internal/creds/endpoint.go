@@ -111,12 +111,15 @@ type EndpointOptions struct {
 	HTTP    *http.Client
 	// OnRefresh hears about each set of credentials fetched.
 	OnRefresh func(expires time.Time)
+
+	now func() time.Time // tests shift the clock that measures lifetimes
 }
 
 // endpointProvider fetches credentials from the token endpoint.
 type endpointProvider struct {
 	o     EndpointOptions
 	url   string
+	now   func() time.Time // the clock that measures the credentials' lifetime
 	mu    sync.Mutex
 	first *EndpointAnswer // the answer fetched to learn the target, used once
 }
@@ -190,13 +193,13 @@ func (p *endpointProvider) Retrieve(ctx context.Context) (aws.Credentials, error
 	a := p.first
 	p.first = nil
 	p.mu.Unlock()
-	if a == nil || time.Until(a.Expiration) < time.Second {
+	if a == nil || a.Expiration.Sub(p.now()) < time.Second {
 		var err error
 		if a, err = p.fetch(ctx); err != nil {
 			return aws.Credentials{}, err
 		}
 	}
-	margin := min(5*time.Minute, time.Until(a.Expiration)/4)
+	margin := min(5*time.Minute, a.Expiration.Sub(p.now())/4)
 	return aws.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken,
 		Source: "ckanup token endpoint", CanExpire: true, Expires: a.Expiration.Add(-margin)}, nil
 }
@@ -211,7 +214,10 @@ func FromEndpoint(ctx context.Context, o EndpointOptions) (*Source, error) {
 	if o.HTTP == nil {
 		o.HTTP = &http.Client{Timeout: time.Minute}
 	}
-	p := &endpointProvider{o: o, url: u}
+	p := &endpointProvider{o: o, url: u, now: o.now}
+	if p.now == nil {
+		p.now = time.Now
+	}
 	first, err := p.fetch(ctx)
 	if err != nil {
 		return nil, err

@@ -19,17 +19,22 @@ func answer(exp time.Time) map[string]any {
 }
 
 func TestEndpointProviderRefreshes(t *testing.T) {
+	// The provider's clock stands at t0; the endpoint answers credentials that
+	// live 4 s from t0. t0 lies 10 s in the past, so for the SDK's cache (which
+	// reads the real clock) each answer has expired by the time it is cached:
+	// every Retrieve must fetch afresh, with no sleeping.
+	t0 := time.Now().Add(-10 * time.Second).Truncate(time.Second)
 	var calls atomic.Int32
 	var gotAuth, gotPath string
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		gotAuth, gotPath = r.Header.Get("Authorization"), r.URL.Path
-		json.NewEncoder(w).Encode(answer(time.Now().Add(4 * time.Second)))
+		json.NewEncoder(w).Encode(answer(t0.Add(4 * time.Second)))
 	}))
 	defer hs.Close()
 	var refreshed atomic.Int32
 	src, err := FromEndpoint(context.Background(), EndpointOptions{URL: hs.URL + "/ckanup", Token: "tok", Dataset: "ds",
-		OnRefresh: func(time.Time) { refreshed.Add(1) }})
+		OnRefresh: func(time.Time) { refreshed.Add(1) }, now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,10 +46,9 @@ func TestEndpointProviderRefreshes(t *testing.T) {
 		t.Fatalf("first retrieve reused the first answer? %v %v calls %d", c, err, calls.Load())
 	}
 	// Reported to expire a quarter of the lifetime early: refreshed before S3 would refuse.
-	if until := time.Until(c.Expires); until > 3500*time.Millisecond || until < 2*time.Second {
-		t.Errorf("expires in %s", until)
+	if want := t0.Add(3 * time.Second); !c.Expires.Equal(want) {
+		t.Errorf("expires at %s, want %s (a quarter of 4 s early)", c.Expires, want)
 	}
-	time.Sleep(3200 * time.Millisecond)
 	if _, err := src.Config.Credentials.Retrieve(context.Background()); err != nil || calls.Load() != 2 || refreshed.Load() != 2 {
 		t.Errorf("after expiry: %v, %d calls, %d refreshes", err, calls.Load(), refreshed.Load())
 	}

@@ -769,6 +769,11 @@ func (s *Server) resourceCreate(caller *User, p map[string]any) answer {
 		if od, i := s.resourceByID(id); od == d {
 			s.saveOnto(d, i, r, p)
 			return ok(s.resourceDict(d.Resources[len(d.Resources)-1]))
+		} else if od != nil {
+			// The id is another dataset's resource: CKAN takes it over
+			// (resource_dict_save loads it by id alone), moving it here.
+			od.Resources = append(od.Resources[:i:i], od.Resources[i+1:]...)
+			od.Modified = s.now()
 		}
 	} else {
 		r["id"] = newID()

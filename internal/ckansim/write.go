@@ -114,6 +114,10 @@ func (s *Server) appendResources(d *Dataset, rs []any) answer {
 		} else if od, j := s.resourceByID(str(r, "id")); od == d {
 			s.saveOnto(d, j, r, m)
 			continue
+		} else if od != nil {
+			// Another dataset's resource: CKAN takes it over, moving it here.
+			od.Resources = append(od.Resources[:j:j], od.Resources[j+1:]...)
+			od.Modified = s.now()
 		}
 		r["package_id"], r["state"], r["created"], r["metadata_modified"] = d.ID, "active", now, now
 		r["position"] = len(d.Resources)

@@ -4,34 +4,81 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
-	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/hint"
 	"github.com/ckanup/ckanup/internal/journal"
 	"github.com/ckanup/ckanup/internal/upload"
 )
 
-// One publishes one planned file: it skips a file the resource already
-// describes (same size and sha256) unless Force; registers an object an earlier
-// run uploaded but did not register; resumes an interrupted multipart upload
-// recorded in the journal; otherwise uploads the file; then registers the
-// verified object. The record's Err says what failed and, with a hint, what to
-// do.
+// One publishes one planned file: it refuses a resource another extension
+// serves (DataStore, url_type other than "" or "upload"); chooses a free id
+// for a new resource (see claimID); skips a file only when the resource
+// already points at the object this run would write and that object holds the
+// file (see skipOrWhy); registers an object an earlier run uploaded but did not
+// register; resumes an interrupted multipart upload recorded in the journal;
+// otherwise uploads the file; then registers the verified object and reads the
+// registration back. The record's Err says what failed and, with a hint, what
+// to do; its Reason says why the file was skipped or sent.
 func (p *Publisher) One(ctx context.Context, it *Item) *Record {
-	rec := p.Record(it)
-	start := p.o.Now()
-	prog := p.o.Events.Track(it.File.Name, it.File.Size)
-	defer func() {
-		rec.Duration = p.o.Now().Sub(start).Seconds()
-		prog.Finish(rec.Status)
-	}()
-	fail := func(err error) *Record {
-		rec.Status, rec.Err = StatusFailed, err
+	st, rec := p.stage(ctx, it)
+	if st == nil {
 		return rec
 	}
+	p.registerAll(ctx, []*staged{st})
+	return st.rec
+}
+
+// staged is a file whose object is in place and verified, waiting for its
+// registration.
+type staged struct {
+	it    *Item
+	rec   *Record
+	res   *upload.Result
+	prog  Progress
+	start time.Time
+	// after runs once the registration is decided (journal clean-up, unlock).
+	after func(registered bool)
+}
+
+// end finishes the record: status or error, duration, display.
+func (p *Publisher) end(st *staged, status string, err error) {
+	if err != nil {
+		st.rec.Status, st.rec.Err = StatusFailed, err
+	} else {
+		st.rec.Status = status
+	}
+	if st.after != nil {
+		st.after(err == nil)
+	}
+	st.rec.Duration = p.o.Now().Sub(st.start).Seconds()
+	st.prog.Finish(st.rec.Status)
+}
+
+// stage does everything but the registration. It returns the staged file, or
+// nil and the final record when the file is finished (skipped or failed).
+func (p *Publisher) stage(ctx context.Context, it *Item) (*staged, *Record) {
+	start := p.o.Now()
+	prog := p.o.Events.Track(it.File.Name, it.File.Size)
+	st := &staged{it: it, prog: prog, start: start}
+	done := func(status string, err error) (*staged, *Record) {
+		if st.rec == nil {
+			st.rec = p.Record(it)
+		}
+		p.end(st, status, err)
+		return nil, st.rec
+	}
+	if err := p.refuseManaged(it); err != nil {
+		return done("", err)
+	}
+	if it.Resource == nil && p.o.ResourceID == "" {
+		if err := p.claimID(ctx, it); err != nil {
+			return done("", err)
+		}
+	}
+	rec := p.Record(it)
+	st.rec = rec
+	fail := func(err error) (*staged, *Record) { return done("", err) }
 
 	if it.File.Path == StdinPath {
 		res, err := p.o.Uploader.UploadStream(ctx, p.o.Stdin, upload.Job{Bucket: p.o.Target.Bucket, Key: it.Key,
@@ -39,23 +86,29 @@ func (p *Publisher) One(ctx context.Context, it *Item) *Record {
 		if err != nil {
 			return fail(p.explainS3(err))
 		}
-		return p.registered(ctx, it, rec, res)
-	}
-	if it.Resource != nil && !p.o.Force {
-		sum, same, err := sameAsResource(ctx, it.File.Path, it.Resource)
-		if err != nil {
-			return fail(err)
-		}
-		if same {
-			rec.Status, rec.SHA256 = StatusSkipped, sum
-			return rec
-		}
+		st.res = res
+		p.fill(rec, res)
+		return st, nil
 	}
 
 	job := upload.Job{
 		Path: it.File.Path, Bucket: p.o.Target.Bucket, Key: it.Key, ContentType: it.Mimetype, Observer: prog,
 		Metadata: p.objectMetadata(it),
 	}
+	if it.Resource != nil && !p.o.Force {
+		res, why, err := p.skipOrWhy(ctx, it, job)
+		if err != nil {
+			return fail(err)
+		}
+		if res != nil {
+			rec.SHA256, rec.Size, rec.Reason = res.SHA256, res.Size, why
+			p.o.Events.Logf("%s: skipped: %s", it.File.Path, why)
+			return done(StatusSkipped, nil)
+		}
+		rec.Reason = why
+		p.o.Events.Logf("%s: %s", it.File.Path, why)
+	}
+
 	var jr *journalRecorder
 	if it.Plan.Multipart && p.o.Journal != nil {
 		state, err := journal.StateOf(it.File.Path)
@@ -66,7 +119,6 @@ func (p *Publisher) One(ctx context.Context, it *Item) *Record {
 		if err != nil {
 			return fail(err)
 		}
-		defer lock.Unlock()
 		if entry == nil {
 			entry = &journal.Entry{Site: p.o.CKAN.SiteURL(), DatasetID: p.o.Dataset.ID, DatasetName: p.o.Dataset.Name,
 				ResourceID: it.ResourceID, ResourceName: it.File.Name, Bucket: p.o.Target.Bucket, Key: it.Key,
@@ -77,6 +129,14 @@ func (p *Publisher) One(ctx context.Context, it *Item) *Record {
 		}
 		jr = &journalRecorder{st: p.o.Journal, id: journal.ID(p.o.CKAN.SiteURL(), p.o.Dataset.ID, state.Path), e: entry, now: p.o.Now}
 		job.Recorder = jr
+		st.after = func(registered bool) {
+			if registered {
+				if err := p.o.Journal.Delete(jr.id); err != nil {
+					p.o.Events.Notef("%s: %v", it.File.Path, err)
+				}
+			}
+			lock.Unlock()
+		}
 	}
 	if it.Plan.Multipart && job.Resume == nil && (jr == nil || !jr.e.Completed) {
 		job.Resume = p.openUploadInStore(ctx, it)
@@ -113,28 +173,15 @@ func (p *Publisher) One(ctx context.Context, it *Item) *Record {
 		}
 		return fail(p.explainS3(err))
 	}
-	rec = p.registered(ctx, it, rec, res)
-	if rec.Err == nil && jr != nil {
-		if err := p.o.Journal.Delete(jr.id); err != nil {
-			p.o.Events.Notef("%s: %v", it.File.Path, err)
-		}
-	}
-	return rec
+	st.res = res
+	p.fill(rec, res)
+	return st, nil
 }
 
-// registered registers a verified object and fills in the record.
-func (p *Publisher) registered(ctx context.Context, it *Item, rec *Record, res *upload.Result) *Record {
+// fill copies a verified object's facts into its record.
+func (p *Publisher) fill(rec *Record, res *upload.Result) {
 	rec.Uploaded = !res.Reused
 	rec.Size, rec.SHA256, rec.Parts, rec.PartSize = res.Size, res.SHA256, res.Parts, res.PartSize
-	status, err := p.register(ctx, it, res)
-	if err != nil {
-		rec.Status = StatusFailed
-		rec.Err = hint.With(fmt.Errorf("uploaded to s3://%s/%s, but registering it in CKAN failed: %w", res.Bucket, res.Key, err),
-			"the object is in place: re-run the same command to register it without uploading again")
-		return rec
-	}
-	rec.Status = status
-	return rec
 }
 
 func (p *Publisher) objectMetadata(it *Item) map[string]string {
@@ -144,58 +191,6 @@ func (p *Publisher) objectMetadata(it *Item) map[string]string {
 		"ckan-resource-id": it.ResourceID,
 		"ckan-user":        p.o.User,
 	}
-}
-
-// sameAsResource says whether the resource already describes exactly this file:
-// same size and the same "sha256:" hash. The file is hashed only when the sizes
-// agree, and the read stops on ctx's cancellation (upload.HashFile).
-func sameAsResource(ctx context.Context, path string, res *ckan.Resource) (string, bool, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return "", false, err
-	}
-	want, isSHA := strings.CutPrefix(res.Hash, "sha256:")
-	if res.Size == nil || *res.Size != fi.Size() || !isSHA {
-		return "", false, nil
-	}
-	sum, _, err := upload.HashFile(ctx, path)
-	if err != nil {
-		return "", false, err
-	}
-	return sum, strings.EqualFold(sum, want), nil
-}
-
-// register creates or updates the resource. Registrations into a dataset are
-// serialised: CKAN before 2.9.6 lost resources created concurrently.
-func (p *Publisher) register(ctx context.Context, it *Item, res *upload.Result) (string, error) {
-	fields := map[string]any{
-		"name":          it.File.Name,
-		"url":           it.URL,
-		"format":        it.Format,
-		"mimetype":      it.Mimetype,
-		"size":          res.Size,
-		"hash":          "sha256:" + res.SHA256,
-		"last_modified": p.o.Now().UTC().Format("2006-01-02T15:04:05"),
-		"s3_bucket":     res.Bucket,
-		"s3_key":        res.Key,
-	}
-	if it.Description != "" {
-		fields["description"] = it.Description
-	}
-	fields["id"] = it.ResourceID
-	p.regMu.Lock()
-	defer p.regMu.Unlock()
-	if it.Resource != nil {
-		if _, err := p.o.CKAN.ResourcePatch(ctx, fields); err != nil {
-			return "", fmt.Errorf("resource_patch %s: %w", it.ResourceID, err)
-		}
-		return StatusUpdated, nil
-	}
-	fields["package_id"] = p.o.Dataset.ID
-	if _, err := p.o.CKAN.ResourceCreate(ctx, fields); err != nil {
-		return "", fmt.Errorf("resource_create %s: %w", it.ResourceID, err)
-	}
-	return StatusCreated, nil
 }
 
 // explainS3 adds what to do to the S3 errors a person can fix.

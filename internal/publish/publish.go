@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ckanup/ckanup/internal/ckan"
@@ -47,8 +48,15 @@ const (
 // CKAN is the part of the CKAN client the flow calls; *ckan.Client satisfies it.
 type CKAN interface {
 	SiteURL() string
-	ResourceCreate(ctx context.Context, fields map[string]any) (*ckan.Resource, error)
-	ResourcePatch(ctx context.Context, fields map[string]any) (*ckan.Resource, error)
+	// ResourceCreateFields and ResourcePatchFields register one file;
+	// PackageRevise many at once (CKAN ≥ 2.9).
+	ResourceCreateFields(ctx context.Context, f ckan.ResourceFields) (*ckan.Resource, error)
+	ResourcePatchFields(ctx context.Context, f ckan.ResourceFields) (*ckan.Resource, error)
+	PackageRevise(ctx context.Context, rev ckan.Revision) (*ckan.Dataset, error)
+	// ResourceShow tells whether an id is free before a resource is created
+	// with it; PackageShow reads the dataset back after a failed batch.
+	ResourceShow(ctx context.Context, id string) (*ckan.Resource, error)
+	PackageShow(ctx context.Context, id string) (*ckan.Dataset, error)
 }
 
 // Events hears what a run does, for the display. Calls may come from several
@@ -125,6 +133,12 @@ type Options struct {
 	FilesInFlight int
 	// Stdin is read for File.Path StdinPath.
 	Stdin io.Reader
+	// BatchSize is the most files Run registers in one package_revise call;
+	// 1 registers each file on its own. Default 100.
+	BatchSize int
+	// BatchWait is how long Run lets verified files wait for others before it
+	// registers them. Default 5 s.
+	BatchWait time.Duration
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Events Events
@@ -134,6 +148,8 @@ type Options struct {
 type Publisher struct {
 	o     Options
 	regMu sync.Mutex // registrations into the dataset, one at a time
+	// noRevise is set once the portal has refused package_revise.
+	noRevise atomic.Bool
 }
 
 // New returns a Publisher for o.
@@ -143,6 +159,12 @@ func New(o Options) *Publisher {
 	}
 	if o.FilesInFlight <= 0 {
 		o.FilesInFlight = 4
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 100
+	}
+	if o.BatchWait <= 0 {
+		o.BatchWait = 5 * time.Second
 	}
 	if o.Events == nil {
 		o.Events = nopEvents{}
@@ -171,21 +193,24 @@ func (it *Item) Existing() bool { return it.Resource != nil }
 
 // Record is one file's outcome, printed as a text line or a JSON object.
 type Record struct {
-	Type       string  `json:"type"` // always "file"
-	File       string  `json:"file"`
-	Dataset    string  `json:"dataset"`
-	ResourceID string  `json:"resource_id"`
-	URL        string  `json:"url,omitempty"`
-	Bucket     string  `json:"bucket"`
-	Key        string  `json:"key"`
-	Size       int64   `json:"size"`
-	SHA256     string  `json:"sha256,omitempty"`
-	Parts      int     `json:"parts"`
-	PartSize   int64   `json:"part_size"`
-	Status     string  `json:"status"` // created, updated, skipped, failed, planned
-	Uploaded   bool    `json:"uploaded"`
-	Error      string  `json:"error,omitempty"`
-	Duration   float64 `json:"duration_s"`
+	Type       string `json:"type"` // always "file"
+	File       string `json:"file"`
+	Dataset    string `json:"dataset"`
+	ResourceID string `json:"resource_id"`
+	URL        string `json:"url,omitempty"`
+	Bucket     string `json:"bucket"`
+	Key        string `json:"key"`
+	Size       int64  `json:"size"`
+	SHA256     string `json:"sha256,omitempty"`
+	Parts      int    `json:"parts"`
+	PartSize   int64  `json:"part_size"`
+	Status     string `json:"status"` // created, updated, skipped, failed, planned
+	// Reason says why an existing resource's file was skipped, or sent or
+	// registered again.
+	Reason   string  `json:"reason,omitempty"`
+	Uploaded bool    `json:"uploaded"`
+	Error    string  `json:"error,omitempty"`
+	Duration float64 `json:"duration_s"`
 
 	// Name is the resource name; Err the failure behind Status "failed".
 	Name string `json:"-"`
@@ -281,8 +306,14 @@ func (p *Publisher) Record(it *Item) *Record {
 // pool, and calls done with each record as soon as its file has finished
 // (from one goroutine at a time). It returns every record, in the order they
 // finished. When ctx is cancelled, files not yet started fail with ctx's error.
+//
+// Verified files are registered in batches while the others upload: a batch
+// goes to CKAN when BatchSize files wait, when the first of them has waited
+// BatchWait, and when no file is still uploading; so an interrupted run loses
+// at most one batch's registrations, whose objects a re-run finds in place.
 func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) []*Record {
 	results := make(chan *Record)
+	ready := make(chan *staged)
 	slots := make(chan struct{}, p.o.FilesInFlight)
 	var wg sync.WaitGroup
 	for _, it := range items {
@@ -297,11 +328,20 @@ func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) 
 				results <- rec
 				return
 			}
-			defer func() { <-slots }()
-			results <- p.One(ctx, it)
+			st, rec := p.stage(ctx, it)
+			<-slots
+			if st == nil {
+				results <- rec
+				return
+			}
+			ready <- st
 		}()
 	}
-	go func() { wg.Wait(); close(results) }()
+	go func() { wg.Wait(); close(ready) }()
+	go func() {
+		defer close(results)
+		p.batches(ctx, ready, results)
+	}()
 	var all []*Record
 	for rec := range results {
 		if rec.Err != nil {
@@ -313,6 +353,43 @@ func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) 
 		}
 	}
 	return all
+}
+
+// batches registers the staged files from ready in batches (see Run) and
+// sends their records to results.
+func (p *Publisher) batches(ctx context.Context, ready <-chan *staged, results chan<- *Record) {
+	var pending []*staged
+	var timer <-chan time.Time
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		// Registration outlives a cancelled run for the files already in
+		// place, so that an interruption loses as little as possible.
+		p.registerAll(context.WithoutCancel(ctx), pending)
+		for _, st := range pending {
+			results <- st.rec
+		}
+		pending, timer = nil, nil
+	}
+	for {
+		select {
+		case st, ok := <-ready:
+			if !ok {
+				flush()
+				return
+			}
+			pending = append(pending, st)
+			if len(pending) == 1 {
+				timer = time.After(p.o.BatchWait)
+			}
+			if len(pending) >= p.o.BatchSize {
+				flush()
+			}
+		case <-timer:
+			flush()
+		}
+	}
 }
 
 type nopEvents struct{}

@@ -37,7 +37,7 @@ func (e *testEnv) checkRegistered(dataset, name, path string) map[string]any {
 	if want := "sha256:" + fileSHA256(e.t, path); r["hash"] != want {
 		e.t.Errorf("hash %v, want %s", r["hash"], want)
 	}
-	if r["s3_bucket"] != e.bucket || r["url_type"] != nil || r["last_modified"] == nil {
+	if r["s3_bucket"] != e.bucket || r["url_type"] != "" || r["last_modified"] == nil { // url_type: always sent, empty
 		e.t.Errorf("resource %v", r)
 	}
 	key, _ := r["s3_key"].(string)
@@ -109,15 +109,15 @@ func TestUploadCreatesThenUpdatesWithoutDuplicates(t *testing.T) {
 		t.Errorf("an unchanged re-run sent %v to S3 and patched CKAN", e.counts)
 	}
 
-	// --force registers again, but the objects already there are not sent again.
+	// --force sends the files again and registers them again.
 	r = e.upload(big, small, empty, "--dataset", "acceptance-dataset", "--output", "json", "--force")
 	for _, rec := range records(t, r.stdout) {
-		if rec.Status != "updated" || rec.Uploaded {
+		if rec.Status != "updated" || !rec.Uploaded {
 			t.Errorf("forced re-run record %+v", rec)
 		}
 	}
-	if n := e.counted("UploadPart") + e.counted("PutObject"); n != 0 || r.code != 0 {
-		t.Errorf("forced re-run: exit %d, sent %d data requests", r.code, n)
+	if n := e.counted("UploadPart") + e.counted("PutObject"); n != 5 || r.code != 0 {
+		t.Errorf("forced re-run: exit %d, sent %d data requests, want 5 (3 parts, 2 objects)", r.code, n)
 	}
 	e.checkRegistered("acceptance-dataset", "big.csv", big)
 
@@ -128,8 +128,10 @@ func TestUploadCreatesThenUpdatesWithoutDuplicates(t *testing.T) {
 		t.Fatalf("changed file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	e.checkRegistered("acceptance-dataset", "notes.json", small)
-	if e.ckan.CountCalls("resource_create", 200) != 3 {
-		t.Errorf("%d resource_create calls, want 3", e.ckan.CountCalls("resource_create", 200))
+	// The first run and the forced run registered their three files in one
+	// package_revise call each.
+	if n, c := e.ckan.CountCalls("package_revise", 200), e.ckan.CountCalls("resource_create", 200); n != 2 || c != 0 || len(e.ckan.Resources("acceptance-dataset")) != 3 {
+		t.Errorf("%d package_revise and %d resource_create calls, %d resources; want 2, 0, 3", n, c, len(e.ckan.Resources("acceptance-dataset")))
 	}
 }
 
@@ -270,7 +272,7 @@ func TestPartialFailureThenRerunRegisters(t *testing.T) {
 	a := makeFile(t, dir, "a.csv", 6<<20)
 	b := makeFile(t, dir, "b.csv", 100)
 	e.ckan.SetIntercept(func(w http.ResponseWriter, r *http.Request, action string) bool {
-		if action == "resource_create" {
+		if action == "resource_create" || action == "package_revise" {
 			var body bytes.Buffer
 			body.ReadFrom(r.Body)
 			r.Body.Close()

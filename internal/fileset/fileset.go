@@ -191,7 +191,8 @@ func Expand(args []string, o Options) (*Selection, error) {
 	names := map[string]string{}
 	for _, f := range x.files {
 		if prev, dup := names[f.Name]; dup {
-			return sel, usagef(f.Path, "%s and %s would both become resource %q: upload them in separate runs or rename one", prev, f.Path, f.Name)
+			return sel, usagef(f.Path, "%s and %s would both become resource %q, and the second would replace the first: to keep both, upload their common directory with --recursive (or quote a glob such as '*/%s'), which names each resource by its path below it, or upload each in its own run with its own --name",
+				prev, f.Path, f.Name, f.Name)
 		}
 		names[f.Name] = f.Path
 	}

@@ -255,3 +255,19 @@ func TestResourceName(t *testing.T) {
 		t.Errorf("ResourceName = %q", got)
 	}
 }
+
+// Two files with one resource name: the advice keeps both, and following it
+// gives two resource names (issue 8, item 6).
+func TestSameNameAdviceKeepsBoth(t *testing.T) {
+	root := tree(t, "y2023/data.csv", "y2024/data.csv")
+	_, err := Expand([]string{filepath.Join(root, "y2023/data.csv"), filepath.Join(root, "y2024/data.csv")}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "to keep both") || strings.Contains(err.Error(), "separate runs") {
+		t.Fatalf("advice: %v", err)
+	}
+	for _, args := range [][]string{{root}, {filepath.Join(root, "*/data.csv")}} {
+		sel, err := Expand(args, Options{Recursive: true})
+		if err != nil || len(sel.Files) != 2 || sel.Files[0].Name == sel.Files[1].Name {
+			t.Errorf("%v: %+v %v", args, sel, err)
+		}
+	}
+}

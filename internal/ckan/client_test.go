@@ -168,9 +168,10 @@ func FuzzDecode(f *testing.F) {
 func sim(t *testing.T) (*ckansim.Server, *ckansim.World, string) {
 	s := ckansim.New()
 	w := ckansim.Seed(s)
-	hs := httptest.NewServer(s)
+	hs := httptest.NewUnstartedServer(s)
+	s.SiteURL = "http://" + hs.Listener.Addr().String()
+	hs.Start()
 	t.Cleanup(hs.Close)
-	s.SiteURL = hs.URL
 	return s, w, hs.URL
 }
 

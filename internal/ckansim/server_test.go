@@ -17,9 +17,10 @@ type simEnv struct {
 func newSim(t *testing.T) *simEnv {
 	s := New()
 	w := Seed(s)
-	hs := httptest.NewServer(s)
+	hs := httptest.NewUnstartedServer(s)
+	s.SiteURL = "http://" + hs.Listener.Addr().String()
+	hs.Start()
 	t.Cleanup(hs.Close)
-	s.SiteURL = hs.URL
 	return &simEnv{s, w, hs}
 }
 

@@ -153,9 +153,10 @@ func Simulated(t testing.TB) *Site {
 	t.Helper()
 	s := ckansim.New()
 	w := ckansim.Seed(s)
-	hs := httptest.NewServer(s)
+	hs := httptest.NewUnstartedServer(s)
+	s.SiteURL = "http://" + hs.Listener.Addr().String()
+	hs.Start()
 	t.Cleanup(hs.Close)
-	s.SiteURL = hs.URL
 	return &Site{URL: hs.URL, EditorToken: w.Editor.Token, MemberToken: w.Member.Token, AdminToken: w.Sysadmin.Token, Sim: s}
 }
 

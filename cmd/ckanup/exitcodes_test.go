@@ -12,6 +12,7 @@ import (
 
 	"github.com/ckanup/ckanup/internal/failure"
 	"github.com/ckanup/ckanup/internal/journal"
+	"github.com/spf13/cobra"
 )
 
 // The table covers every kind once, and the docs and every command's help show it.
@@ -37,22 +38,16 @@ func TestExitCodesDocumented(t *testing.T) {
 	if !strings.Contains(string(doc), exitCodesMarkdown()) {
 		t.Errorf("docs/exit-codes.md does not hold the table of cmd/ckanup/exitcodes.go; put this in it:\n%s", exitCodesMarkdown())
 	}
-	var check func(c interface {
-		Name() string
-	}, long string)
-	check = func(c interface{ Name() string }, long string) {
-		if !strings.Contains(long, exitCodesHelp) {
-			t.Errorf("ckanup %s --help lacks the exit codes", c.Name())
+	var check func(c *cobra.Command)
+	check = func(c *cobra.Command) {
+		if !strings.Contains(c.Long, exitCodesHelp) {
+			t.Errorf("ckanup %s --help lacks the exit codes", c.CommandPath())
 		}
-	}
-	root := newRootCmd(DefaultDeps(), nil)
-	check(root, root.Long)
-	for _, c := range root.Commands() {
-		check(c, c.Long)
 		for _, sub := range c.Commands() {
-			check(sub, sub.Long)
+			check(sub)
 		}
 	}
+	check(newRootCmd(DefaultDeps(), nil))
 }
 
 // Each row of the table, caused by a real error of its kind against the CKAN

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -110,6 +111,10 @@ func runLogin(ctx context.Context, o *LoginOptions) error {
 	}
 	name := o.Global.Profile
 	p := config.Profile{CKANURL: c.SiteURL(), APIToken: token, User: u.Name, TokenURL: o.TokenURL}
+	if old, ok := f.Profiles[name]; ok && (old.CKANURL == "" || sameSite(old.CKANURL, p.CKANURL)) {
+		// Logging in (again) to the profile's site keeps its settings (config set).
+		p.StoredSettings = old.StoredSettings
+	}
 	if headerSource != "default" {
 		p.TokenHeader = header
 	}
@@ -122,13 +127,34 @@ func runLogin(ctx context.Context, o *LoginOptions) error {
 	return nil
 }
 
+// whoamiResult is `whoami -o json`.
+type whoamiResult struct {
+	Site          string         `json:"site"`
+	User          string         `json:"user"`
+	Sysadmin      bool           `json:"sysadmin"`
+	TokenSource   string         `json:"token_source"`
+	Organizations []whoamiOrgRow `json:"organizations"`
+}
+
+type whoamiOrgRow struct {
+	Name     string `json:"name"`
+	Title    string `json:"title,omitempty"`
+	Capacity string `json:"capacity"`
+}
+
 func newWhoamiCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "whoami",
 		Short: "Show the CKAN user of the API token and where they may upload",
 		Long:  "Show the CKAN site and user the API token belongs to, and the organizations whose datasets the user may edit.\n\n" + exitCodesHelp,
-		Args:  cobra.NoArgs,
+		Example: `  ckanup whoami
+  ckanup whoami -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usageErrorf("--output must be text or json, not %q", output)
+			}
 			ctx := cmd.Context()
 			s, err := resolveCKAN(deps, g)
 			if err != nil {
@@ -142,19 +168,75 @@ func newWhoamiCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			orgs, err := c.OrganizationsForUser(ctx, "update_dataset")
+			if err != nil {
+				return fmt.Errorf("list organizations: %w", err)
+			}
+			if output == "json" {
+				r := whoamiResult{Site: c.SiteURL(), User: u.Name, Sysadmin: u.Sysadmin, TokenSource: s.TokenSource, Organizations: []whoamiOrgRow{}}
+				for _, o := range orgs {
+					r.Organizations = append(r.Organizations, whoamiOrgRow{Name: o.Name, Title: o.Title, Capacity: o.Capacity})
+				}
+				return json.NewEncoder(deps.Stdout).Encode(r)
+			}
 			role := ""
 			if u.Sysadmin {
 				role = " (sysadmin)"
 			}
 			fmt.Fprintf(deps.Stdout, "%s: %s%s, token from %s\n", c.SiteURL(), u.Name, role, s.TokenSource)
-			orgs, err := c.OrganizationsForUser(ctx, "update_dataset")
-			if err != nil {
-				return fmt.Errorf("list organizations: %w", err)
-			}
 			for _, o := range orgs {
 				fmt.Fprintf(deps.Stdout, "  may edit datasets of %s (%s)\n", o.Name, o.Capacity)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return cmd
+}
+
+func newLogoutCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "Remove the API token saved in a login profile",
+		Long: `Remove the CKAN API token saved in the login profile (--profile, default
+"default"), keeping the profile's site and settings. The token stays valid in
+CKAN: revoke it there (your user page → API Tokens) if it may have leaked.`,
+		Example: `  ckanup logout --profile ci`,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runLogout(deps, g) },
+	}
+}
+
+func runLogout(deps *Deps, g *GlobalOptions) error {
+	lp, err := loadProfile(deps, g)
+	if err != nil {
+		return err
+	}
+	if !lp.Exists {
+		if len(lp.File.Profiles) == 0 {
+			fmt.Fprintf(deps.Stdout, "No login profiles are saved; nothing to remove\n")
+			return nil
+		}
+		return usageErrorf("no login profile %q (known: %s)", lp.Name, strings.Join(lp.File.Names(), ", "))
+	}
+	p := lp.Profile
+	if p.APIToken == "" {
+		fmt.Fprintf(deps.Stdout, "Profile %q (%s) has no saved token; nothing to remove\n", lp.Name, firstNonEmpty(p.CKANURL, "no site"))
+	} else {
+		p.APIToken = ""
+		lp.File.Profiles[lp.Name] = p
+		path, err := config.Save(lp.Dir, lp.File)
+		if err != nil {
+			return fmt.Errorf("save profile: %w", err)
+		}
+		who := ""
+		if p.User != "" {
+			who = ", user " + p.User
+		}
+		fmt.Fprintf(deps.Stdout, "Removed the API token of profile %q (%s%s) from %s\n", lp.Name, p.CKANURL, who, path)
+	}
+	if deps.Getenv("CKAN_API_TOKEN") != "" {
+		fmt.Fprintln(deps.Stderr, "ckanup: note: CKAN_API_TOKEN is still set in this environment and is used instead of a profile's token")
+	}
+	return nil
 }

@@ -100,7 +100,9 @@ sockets are refused.
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Paths = args
-			o.S3.changed(cmd)
+			if err := o.applySettings(cmd); err != nil {
+				return err
+			}
 			return runUpload(cmd.Context(), o)
 		},
 	}
@@ -125,9 +127,9 @@ func (o *UploadOptions) registerTransferFlags(cmd *cobra.Command) {
 	f.StringVar(&o.TokenURL, "token-url", "", "ckanup token endpoint giving dataset-scoped credentials and the target (env CKANUP_TOKEN_URL, else the login profile)")
 	f.StringVar(&o.RoleARN, "role-arn", "", "assume this IAM role with STS, scoped to the dataset's prefix (env CKANUP_ROLE_ARN)")
 	f.DurationVar(&o.SessionDuration, "session-duration", time.Hour, "lifetime of credentials from --role-arn")
-	f.StringVar(&o.PublicURLBase, "public-url-base", "", "public base URL of the objects (a CDN or custom domain) for the resource URL")
-	f.StringVar(&o.PartSize, "part-size", "5MiB", "part size (5MiB–5GiB; grown when a file would need more than 10,000 parts)")
-	f.IntVar(&o.Concurrency, "concurrency", upload.DefaultConcurrency, "requests in flight, shared by all files")
+	f.StringVar(&o.PublicURLBase, "public-url-base", "", "public base URL of the objects (a CDN or custom domain) for the resource URL (env CKANUP_PUBLIC_URL_BASE, else the login profile)")
+	f.StringVar(&o.PartSize, "part-size", "5MiB", "part size (5MiB–5GiB; grown when a file would need more than 10,000 parts; env CKANUP_PART_SIZE, else the login profile)")
+	f.IntVar(&o.Concurrency, "concurrency", upload.DefaultConcurrency, "requests in flight, shared by all files (env CKANUP_CONCURRENCY, else the login profile)")
 	f.IntVar(&o.Retries, "retries", 10, "attempts per request before giving up")
 	f.DurationVar(&o.RetryMaxTime, "retry-max-time", 5*time.Minute, "longest time spent retrying one request")
 	f.DurationVar(&o.RequestTimeout, "request-timeout", 0, "timeout of one request attempt (default: 1m, plus 1m per 8 MiB of part)")

@@ -57,7 +57,9 @@ key, start, parts and bytes in S3, and whether this machine can resume it.
 ` + exitCodesHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.S3.changed(cmd)
+			if _, _, _, err := o.S3.resolve(cmd, o.Deps, o.Global); err != nil {
+				return err
+			}
 			return runUploadsList(cmd.Context(), o)
 		},
 	}
@@ -84,7 +86,9 @@ and drop their journal entries. --dry-run shows what would go.
 ` + exitCodesHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.IDs = args
-			o.S3.changed(cmd)
+			if _, _, _, err := o.S3.resolve(cmd, o.Deps, o.Global); err != nil {
+				return err
+			}
 			if len(o.IDs) == 0 && !o.All && o.OlderThan == 0 {
 				return usageErrorf("name the uploads to abort, or pass --older-than DURATION or --all")
 			}

@@ -160,7 +160,10 @@ Start with 'ckanup demo' to see it work against a local sandbox, then
 		newSandboxCmd(deps),
 		newDemoCmd(deps, g),
 		newGenDocsCmd(deps),
+		newConfigCmd(deps, g),
+		newLogoutCmd(deps, g),
 	)
+	registerCompletions(root, deps, g)
 	addExitCodesHelp(root)
 	setVersionFlag(root)
 	addProfileFlags(root)

@@ -19,19 +19,21 @@ type S3Flags struct {
 	pathStyle                                       bool
 	// Checksum is --checksum (env CKANUP_CHECKSUM): auto, crc32c, crc64nvme, md5 or off.
 	Checksum string
+	// given are the target flags given on the command line (see explicit).
+	given []string
 	// credentials, when set, replaces the AWS chain's (the demo uses it).
 	credentials aws.CredentialsProvider
 }
 
 func (f *S3Flags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.Bucket, "bucket", "", "S3 bucket (env CKANUP_BUCKET)")
-	fl.StringVar(&f.KeyPrefix, "key-prefix", "", "prefix of every object key (env CKANUP_KEY_PREFIX)")
-	fl.StringVar(&f.Region, "region", "", "AWS region (default: AWS_REGION or the AWS profile's)")
-	fl.StringVar(&f.Endpoint, "endpoint-url", "", "S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL)")
+	fl.StringVar(&f.Bucket, "bucket", "", "S3 bucket (env CKANUP_BUCKET, else the login profile)")
+	fl.StringVar(&f.KeyPrefix, "key-prefix", "", "prefix of every object key (env CKANUP_KEY_PREFIX, else the login profile)")
+	fl.StringVar(&f.Region, "region", "", "AWS region (env AWS_REGION, else the login profile, else the AWS configuration's)")
+	fl.StringVar(&f.Endpoint, "endpoint-url", "", "S3-compatible endpoint (env AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, else the login profile)")
 	fl.StringVar(&f.AWSProfile, "aws-profile", "", "AWS shared-config profile (default: AWS_PROFILE)")
-	fl.BoolVar(&f.pathStyle, "path-style", false, "path-style S3 URLs (default: on when an endpoint is set)")
-	fl.StringVar(&f.Checksum, "checksum", "", "request checksums: auto, crc32c, crc64nvme, md5 or off (env CKANUP_CHECKSUM; default auto: CRC32C, or Content-MD5 where the store refuses checksum headers)")
+	fl.BoolVar(&f.pathStyle, "path-style", false, "path-style S3 URLs (env CKANUP_PATH_STYLE, else the login profile; default: on when an endpoint is set)")
+	fl.StringVar(&f.Checksum, "checksum", "", "request checksums: auto, crc32c, crc64nvme, md5 or off (env CKANUP_CHECKSUM, else the login profile; default auto: CRC32C, or Content-MD5 where the store refuses checksum headers)")
 }
 
 // checksum resolves --checksum / CKANUP_CHECKSUM.
@@ -58,13 +60,6 @@ func (f *S3Flags) engineOptions(deps *Deps, o upload.Options, notice func(format
 	return o, nil
 }
 
-// changed records flags whose "unset" differs from their zero value.
-func (f *S3Flags) changed(cmd *cobra.Command) {
-	if cmd.Flags().Changed("path-style") {
-		f.PathStyle = &f.pathStyle
-	}
-}
-
 // source resolves the target and the credentials of the AWS SDK chain.
 func (f *S3Flags) source(ctx context.Context, deps *Deps) (*creds.Source, error) {
 	bucket := firstNonEmpty(f.Bucket, deps.Getenv("CKANUP_BUCKET"))
@@ -85,14 +80,10 @@ func (f *S3Flags) source(ctx context.Context, deps *Deps) (*creds.Source, error)
 	return src, nil
 }
 
-// explicit reports the S3 flags given on the command line.
+// explicit reports the S3 flags given on the command line (not those set by
+// the environment or the login profile).
 func (f *S3Flags) explicit() []string {
-	var set []string
-	for name, v := range map[string]string{"--bucket": f.Bucket, "--key-prefix": f.KeyPrefix, "--region": f.Region, "--endpoint-url": f.Endpoint} {
-		if v != "" {
-			set = append(set, name)
-		}
-	}
+	set := append([]string(nil), f.given...)
 	sort.Strings(set)
 	return set
 }

@@ -27,6 +27,9 @@ type Profile struct {
 	// TokenHeader is the header the API token is sent in ("Authorization",
 	// "X-CKAN-API-Key"); empty sends both (see ckan.ParseTokenHeader).
 	TokenHeader string `json:"token_header,omitempty"`
+	// StoredSettings are the S3 and upload settings kept with the login
+	// (`ckanup config set`); see Resolve.
+	StoredSettings
 }
 
 // File is the whole profile file.

@@ -24,39 +24,66 @@ func (busyError) Error() string {
 func (busyError) FailureKind() failure.Kind { return failure.Busy }
 
 // Lock is a held entry lock.
-type Lock struct{ f *os.File }
+type Lock struct {
+	f    *os.File
+	path string
+}
 
 // Lock takes the entry's lock without waiting. The lock dies with the process,
-// so a crash never leaves a stale lock behind.
+// so a crash never leaves a stale lock behind; Unlock removes the lock file, so
+// lock files do not pile up beside the journal.
+//
+// Removing a lock file is safe because a lock counts only while its file is
+// still the one at the path: after taking the lock, Lock checks that the path
+// names the file it locked, and starts over when the holder removed it
+// meanwhile.
 func (s *Store) Lock(id string) (*Lock, error) {
 	p := s.path(id) + ".lock"
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("journal lock: %w", err)
-	}
-	if err := lockFile(f); err != nil {
-		b := make([]byte, 32)
-		n, _ := f.ReadAt(b, 0)
-		f.Close()
-		if errors.Is(err, errLocked) {
-			if pid := strings.TrimSpace(string(b[:n])); pid != "" {
-				return nil, fmt.Errorf("%w (pid %s)", ErrBusy, pid)
+	for attempt := 0; ; attempt++ {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("journal lock: %w", err)
+		}
+		if err := lockFile(f); err != nil {
+			b := make([]byte, 32)
+			n, _ := f.ReadAt(b, 0)
+			f.Close()
+			if errors.Is(err, errLocked) {
+				if pid := strings.TrimSpace(string(b[:n])); pid != "" {
+					return nil, fmt.Errorf("%w (pid %s)", ErrBusy, pid)
+				}
+				return nil, ErrBusy
+			}
+			return nil, fmt.Errorf("journal lock: %w", err)
+		}
+		if !stillAt(f, p) {
+			// The previous holder removed the file between our open and our
+			// lock: what we hold locks nothing any more.
+			f.Close()
+			if attempt < 10 {
+				continue
 			}
 			return nil, ErrBusy
 		}
-		return nil, fmt.Errorf("journal lock: %w", err)
+		_ = f.Truncate(0)
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+		return &Lock{f: f, path: p}, nil
 	}
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return &Lock{f: f}, nil
 }
 
-// Unlock releases the lock.
+// stillAt reports whether path names the open file f.
+func stillAt(f *os.File, path string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
+}
+
+// Unlock releases the lock and removes its file.
 func (l *Lock) Unlock() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	err := l.f.Close()
+	err := unlockAndRemove(l.f, l.path)
 	l.f = nil
 	return err
 }

@@ -17,3 +17,13 @@ func lockFile(f *os.File) error {
 	}
 	return err
 }
+
+// unlockAndRemove releases the lock, then removes the lock file unless another
+// process has it open (Windows refuses to delete a file open without
+// FILE_SHARE_DELETE, which Go does not ask for), in which case that process
+// owns it now.
+func unlockAndRemove(f *os.File, path string) error {
+	err := f.Close()
+	_ = os.Remove(path)
+	return err
+}

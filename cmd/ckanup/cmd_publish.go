@@ -81,7 +81,9 @@ the descriptor, by example: docs/publish.md.
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Paths = args
-			o.S3.changed(cmd)
+			if err := o.applySettings(cmd); err != nil {
+				return err
+			}
 			return runPublish(cmd.Context(), o)
 		},
 	}

@@ -27,11 +27,21 @@ var notRunnable = map[string]string{
 	"pg_dump mydb | gzip | ckanup upload - --name mydb.sql.gz --dataset my-dataset": "needs a PostgreSQL database",
 }
 
-// notCommands names the README code blocks that are not shell commands, by
-// their first line.
-var notCommands = map[string]string{
-	"[key-prefix/]<organization id>/<dataset id>/<resource id>/<file name>":        "the key template",
-	`{"file": "big.csv", "dataset": "my-dataset", "resource_id": "…", "url": "…",`: "an example of JSON output",
+// notCommands recognise the README code blocks that are not shell commands,
+// by how their first line starts.
+var notCommands = []struct{ prefix, reason string }{
+	{"[key-prefix/]", "the key template"},
+	{"{", "an example of JSON output"},
+	{"ckanup: ", "an example of what ckanup prints"},
+}
+
+func isNotCommand(first string) bool {
+	for _, n := range notCommands {
+		if strings.HasPrefix(first, n.prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // exampleFiles are the user's files that the examples name; the test makes them
@@ -187,7 +197,7 @@ func readmeScripts(t *testing.T, path string) []docScript {
 		}
 		block := joinContinuations(cur)
 		cur = nil
-		if _, ok := notCommands[block[0]]; ok {
+		if isNotCommand(block[0]) {
 			return
 		}
 		s := docScript{name: "README:" + strings.TrimSpace(firstWords(block[0])), lines: block}

@@ -58,6 +58,36 @@ var exampleFiles = map[string]string{
     {"name": "methodology", "path": "https://example.org/air/methodology.pdf"}]}` + "\n",
 }
 
+// dataPackageFiles replace exports/ for the examples of publish, whose
+// exports/* are data package directories.
+var dataPackageFiles = map[string]string{
+	"data/air-quality/datapackage.json": `{"name": "air-quality", "title": "Air quality", "resources": [{"path": "readings.csv"}]}`,
+	"data/air-quality/readings.csv":     "station,pm10\nA,12\n",
+	"exports/traffic/datapackage.json":  `{"name": "traffic-counts", "resources": [{"path": "counts.csv"}]}`,
+	"exports/traffic/counts.csv":        "station,vehicles\nA,120\n",
+	"exports/bikes/datapackage.json":    `{"name": "bike-counts", "resources": [{"name": "counts", "path": "counts.csv"}]}`,
+	"exports/bikes/counts.csv":          "station,bikes\nB,7\n",
+}
+
+// fixturesFor returns the files made for one script.
+func fixturesFor(s docScript) map[string]string {
+	files := map[string]string{}
+	for k, v := range exampleFiles {
+		files[k] = v
+	}
+	if strings.Contains(strings.Join(s.lines, "\n"), "ckanup publish") {
+		for k := range files {
+			if strings.HasPrefix(k, "exports/") {
+				delete(files, k)
+			}
+		}
+		for k, v := range dataPackageFiles {
+			files[k] = v
+		}
+	}
+	return files
+}
+
 // scriptHeader stops at the first failure and, at exit, stops the sandbox the
 // script started; startSandbox begins every script that starts none itself.
 const scriptHeader = `set -eo pipefail
@@ -153,7 +183,7 @@ func TestDocumentedCommandsRun(t *testing.T) {
 			if s.inRepo {
 				dir = root
 			} else {
-				for name, content := range exampleFiles {
+				for name, content := range fixturesFor(s) {
 					p := filepath.Join(dir, filepath.FromSlash(name))
 					if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 						t.Fatal(err)

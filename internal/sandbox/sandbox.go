@@ -36,6 +36,10 @@ type Options struct {
 // the README and of --help.
 const ExampleDataset = "my-dataset"
 
+// ExampleOrgs are organizations named as in the examples, where the demo user
+// is an editor.
+var ExampleOrgs = []string{"my-org", "environment-agency"}
+
 // PortInUseError reports a fixed port that another process holds.
 type PortInUseError struct {
 	// Service is "CKAN" or "S3".
@@ -102,8 +106,11 @@ func Start(o Options) (*Sandbox, error) {
 	sb.Store = store
 	sb.CKAN = ckansim.New()
 	sb.World = ckansim.Seed(sb.CKAN)
-	// The name the documentation's examples use, so they run as written here.
+	// The names the documentation's examples use, so they run as written here.
 	sb.CKAN.AddDataset(ExampleDataset, "My Dataset", sb.World.DemoOrg.Name, false)
+	for _, org := range ExampleOrgs {
+		sb.CKAN.AddOrg(org, org, map[string]string{sb.World.Editor.Name: "editor"})
+	}
 
 	ckanURL, err := sb.serve("CKAN", o.CKANPort, sb.CKAN)
 	if err != nil {

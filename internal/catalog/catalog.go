@@ -301,10 +301,12 @@ func planResource(pkg *datapackage.Package, r *datapackage.Resource, d *ckan.Dat
 		case "mimetype":
 			old = ex.Mimetype
 		}
-		if old != w.New {
-			w.Old = old
-			rp.Changes = append(rp.Changes, w)
+		if old == w.New || w.Field == "format" && strings.EqualFold(old, w.New.(string)) {
+			// CKAN writes known formats its own way (clean_format: "csv" → "CSV").
+			continue
 		}
+		w.Old = old
+		rp.Changes = append(rp.Changes, w)
 	}
 	if rp.Kind == KindFile {
 		same, sum, err := sameContent(rp.Source, rp.Size, ex)

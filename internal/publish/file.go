@@ -181,7 +181,7 @@ func (p *Publisher) stage(ctx context.Context, it *Item) (*staged, *Record) {
 // fill copies a verified object's facts into its record.
 func (p *Publisher) fill(rec *Record, res *upload.Result) {
 	rec.Uploaded = !res.Reused
-	rec.Size, rec.SHA256, rec.Parts, rec.PartSize = res.Size, res.SHA256, res.Parts, res.PartSize
+	rec.Size, rec.SHA256, rec.Parts, rec.PartSize, rec.Checksum = res.Size, res.SHA256, res.Parts, res.PartSize, string(res.ChecksumMode)
 }
 
 func (p *Publisher) objectMetadata(it *Item) map[string]string {

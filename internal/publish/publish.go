@@ -211,6 +211,7 @@ type Record struct {
 	Uploaded bool    `json:"uploaded"`
 	Error    string  `json:"error,omitempty"`
 	Duration float64 `json:"duration_s"`
+	Checksum string  `json:"checksum,omitempty"` // crc32c, crc64nvme, md5 or off: how the requests were protected
 
 	// Name is the resource name; Err the failure behind Status "failed".
 	Name string `json:"-"`

@@ -52,6 +52,9 @@ type UploadOptions struct {
 	DryRun   bool
 	NoResume bool
 	Force    bool
+	// RegisterBatch is the most files registered in one CKAN call (hidden
+	// --register-batch; 1: one resource_create/patch per file).
+	RegisterBatch int
 }
 
 func newUploadCmd(deps *Deps, g *GlobalOptions) *cobra.Command {
@@ -69,10 +72,20 @@ with exponential backoff. The object is read back (size and checksum) before it
 is registered. A resource of the same name in the dataset is updated in place;
 a new one gets a stable id.
 
-Re-running the same command is safe: files the resource already holds (same
-size and SHA-256) are skipped; an interrupted upload (Ctrl-C, a crash, a lost
-connection) resumes, sending only the parts S3 lacks; an object uploaded but
-not registered is registered without being sent again.
+Re-running the same command is safe: a file is skipped only when its resource
+already points at the object this run would write (same URL, bucket and key)
+and that object holds the file (size and checksum); otherwise it is sent or
+registered again, and --verbose says why. An interrupted upload (Ctrl-C, a
+crash, a lost connection) resumes, sending only the parts S3 lacks; an object
+uploaded but not registered is registered without being sent again.
+
+ckanup writes only to the resource named: --resource-id, the dataset's
+resource of the same name, or a new resource whose id no resource on the site
+holds (a renamed or moved resource is never taken over). It sets url_type to
+"" so CKAN serves the object's URL, reads every registration back, and does not
+repoint a resource backed by the DataStore or another extension. Many files are
+registered in one package_revise call (CKAN 2.9 and later), one at a time
+where that is missing.
 
 CKAN: --ckan-url or CKAN_URL; the API token from --api-token-file, CKAN_API_TOKEN
 or the profile written by 'ckanup login' (in that order).
@@ -137,6 +150,8 @@ func (o *UploadOptions) registerTransferFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.Progress, "progress", false, "show progress on stderr in JSON mode too")
 	f.BoolVar(&o.NoResume, "no-resume", false, "abort a failed or interrupted upload instead of keeping it to resume")
 	f.BoolVar(&o.Force, "force", false, "upload even when the resource already has this file's size and SHA-256")
+	f.IntVar(&o.RegisterBatch, "register-batch", 100, "most files registered in one package_revise call (1: one call per file)")
+	_ = f.MarkHidden("register-batch")
 }
 
 // uploadRun is the state of one upload command: the wiring around the
@@ -279,7 +294,7 @@ func (r *uploadRun) publisher(ctx context.Context, partSize int64, jr *uploadJou
 		Journal:     jr.st, JournalDir: jr.dir,
 		ObjectURL:   func(key string) string { return objectURL(r.source.Config, r.target, o.PublicURLBase, key) },
 		Description: o.Desc, Format: o.Format, ResourceID: o.ResourceID, Force: o.Force,
-		Args: o.Global.Args, FilesInFlight: o.Concurrency, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r, ctx},
+		Args: o.Global.Args, FilesInFlight: o.Concurrency, BatchSize: o.RegisterBatch, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r, ctx},
 	}), nil
 }
 

@@ -32,7 +32,7 @@ func (e *testEnv) writeCalls() int {
 	n := 0
 	for _, c := range e.ckan.Calls() {
 		switch c.Action {
-		case "package_create", "package_patch", "package_update", "resource_create", "resource_patch", "resource_update", "resource_delete":
+		case "package_create", "package_patch", "package_update", "package_revise", "resource_create", "resource_patch", "resource_update", "resource_delete":
 			n++
 		}
 	}

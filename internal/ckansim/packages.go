@@ -13,6 +13,9 @@ func (s *Server) callDataset(p map[string]any) string {
 	if d, _ := s.resourceByID(str(p, "id")); d != nil {
 		return d.Name
 	}
+	if m, ok := p["match"].(map[string]any); ok { // package_revise
+		return s.callDataset(m)
+	}
 	return ""
 }
 

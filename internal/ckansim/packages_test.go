@@ -47,3 +47,14 @@ func TestPackageCreatePatchResourceDelete(t *testing.T) {
 		}
 	}
 }
+
+// TestCallLogNamesRevisedDataset: package_revise names its dataset in match.
+func TestCallLogNamesRevisedDataset(t *testing.T) {
+	e := newSim(t)
+	e.post(t, "package_revise", e.w.Editor.Token, map[string]any{"match": map[string]any{"name": "acceptance-dataset"},
+		"update__resources__extend": []any{map[string]any{"name": "x", "url": "http://x/x"}}})
+	calls := e.s.Calls()
+	if c := calls[len(calls)-1]; c.Action != "package_revise" || c.Dataset != "acceptance-dataset" {
+		t.Errorf("call %+v", c)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/creds"
+	"github.com/ckanup/ckanup/internal/failure"
 	"github.com/ckanup/ckanup/internal/journal"
 	"github.com/ckanup/ckanup/internal/publish"
 	"github.com/ckanup/ckanup/internal/scope"
@@ -245,7 +246,7 @@ func runUploadsAbort(ctx context.Context, o *UploadsOptions) error {
 		chosen = append(chosen, u)
 	}
 	for id := range wanted {
-		return usageErrorf("no upload %s under this prefix (see `ckanup uploads list`)", id)
+		return failure.Wrap(failure.NotFound, fmt.Errorf("no upload %s under this prefix (see `ckanup uploads list`)", id))
 	}
 	failed := publish.Abort(ctx, client, st, chosen, o.DryRun)
 	if err := printUploads(o, chosen); err != nil {

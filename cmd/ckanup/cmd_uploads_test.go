@@ -94,7 +94,7 @@ func TestUploadsListAndAbort(t *testing.T) {
 	if r.code != 0 || e.openUploads() != 0 {
 		t.Errorf("abort by id: exit %d, %d open\n%s", r.code, e.openUploads(), r.stderr)
 	}
-	if r := e.run(ctx, "", "uploads", "abort", "no-such-id"); r.code != exitUsage {
+	if r := e.run(ctx, "", "uploads", "abort", "no-such-id"); r.code != exitNotFound {
 		t.Errorf("unknown id: exit %d", r.code)
 	}
 }

@@ -75,6 +75,10 @@ func TestConfigSetShowAndUploadUsesSettings(t *testing.T) {
 	if recs := records(t, r.stdout); r.code != 0 || len(recs) != 1 || !strings.HasPrefix(recs[0].Key, "from-flag/") {
 		t.Fatalf("flag over profile: exit %d %+v\n%s", r.code, recs, r.stderr)
 	}
+	// The journal keeps no lock file once the uploads are done.
+	if locks, _ := filepath.Glob(filepath.Join(e.vars["XDG_STATE_HOME"], "ckanup", "uploads", "*.lock")); len(locks) != 0 {
+		t.Errorf("lock files left after the uploads: %v", locks)
+	}
 	e.vars["CKANUP_CONCURRENCY"] = "lots"
 	if r := e.upload(f, "--dataset", "acceptance-dataset"); r.code != exitUsage || !strings.Contains(r.stderr, "CKANUP_CONCURRENCY") {
 		t.Errorf("bad CKANUP_CONCURRENCY: exit %d\n%s", r.code, r.stderr)

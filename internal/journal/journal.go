@@ -107,7 +107,9 @@ func Open(stateDir string) (*Store, error) {
 	if err := fsutil.PrivateDir(dir); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	st := &Store{dir: dir}
+	st.removeIdleLocks()
+	return st, nil
 }
 
 // ID names the entry of one local file uploaded to one dataset of one site.

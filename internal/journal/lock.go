@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -86,4 +87,20 @@ func (l *Lock) Unlock() error {
 	err := unlockAndRemove(l.f, l.path)
 	l.f = nil
 	return err
+}
+
+// removeIdleLocks removes the lock files no process holds, such as those
+// earlier versions left behind on every unlock. A lock file that another
+// process holds stays. Errors are ignored: the files are only clutter.
+func (s *Store) removeIdleLocks() {
+	names, err := filepath.Glob(filepath.Join(s.dir, "*.json.lock"))
+	if err != nil {
+		return
+	}
+	for _, p := range names {
+		id := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(p), ".lock"), ".json")
+		if l, err := s.Lock(id); err == nil {
+			_ = l.Unlock()
+		}
+	}
 }

@@ -126,3 +126,33 @@ func TestLockMutualExclusionUnderChurn(t *testing.T) {
 		t.Errorf("lock files left: %v", got)
 	}
 }
+
+// Open clears lock files left by earlier versions, but not one that a process
+// holds.
+func TestOpenRemovesIdleLockFiles(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := st.Lock("held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Unlock()
+	for _, id := range []string{"old1", "old2"} {
+		if err := os.WriteFile(st.path(id)+".lock", []byte("123\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	got := lockFiles(t, dir)
+	if len(got) != 1 || filepath.Base(got[0]) != "held.json.lock" {
+		t.Errorf("lock files after Open: %v (want only the held one)", got)
+	}
+	if _, err := st.Lock("held"); !errors.Is(err, ErrBusy) {
+		t.Errorf("the held lock was lost: %v", err)
+	}
+}

@@ -202,7 +202,9 @@ func (r *publishRun) catalogOptions() catalog.Options {
 
 // planDataset plans one data package and checks the user may edit the dataset.
 func (r *publishRun) planDataset(ctx context.Context, pkg *datapackage.Package) (*catalog.Plan, error) {
-	p, err := catalog.PlanDataset(ctx, r.client, pkg, r.catalogOptions())
+	co := r.catalogOptions()
+	co.HashFiles = r.o.Plan
+	p, err := catalog.PlanDataset(ctx, r.client, pkg, co)
 	if err != nil {
 		return nil, err
 	}

@@ -172,6 +172,21 @@ func TestPublishCreatesThenChangesNothing(t *testing.T) {
 	if r := e.publish(dir); r.code != 0 || e.writeCalls() != writes {
 		t.Errorf("after write-back: exit %d, %d writes\n%s", r.code, e.writeCalls()-writes, r.stderr)
 	}
+
+	// A new description alone: one resource_patch, no bytes sent.
+	archive["description"] = "Raw archive"
+	writeDescriptor(t, dir, airQuality("Air quality v2", readings, archive))
+	s3 = e.s3Writes()
+	patches := e.ckan.CountCalls("resource_patch", 200)
+	if r := e.publish(dir); r.code != 0 || e.s3Writes() != s3 || e.ckan.CountCalls("resource_patch", 200) != patches+1 {
+		t.Errorf("description only: exit %d, %d S3 writes, %d patches\n%s%s", r.code, e.s3Writes()-s3,
+			e.ckan.CountCalls("resource_patch", 200)-patches, r.stdout, r.stderr)
+	}
+	for _, res := range e.ckan.Resources("air-quality") {
+		if res["name"] == "archive" && res["description"] != "Raw archive" {
+			t.Errorf("archive: %v", res)
+		}
+	}
 }
 
 // packageShow reads a dataset dict through the simulator's API.

@@ -140,8 +140,22 @@ func Apply(ctx context.Context, c CKAN, p *Plan, o ApplyOptions) (*Result, error
 				res.Failed++
 				continue
 			}
-			if rp := byName[rec.Name]; rp != nil && rec.SHA256 != "" {
+			rp := byName[rec.Name]
+			if rp == nil {
+				continue
+			}
+			if rec.SHA256 != "" {
 				res.Fills[rp.res.Index] = datapackage.Fill{Bytes: rec.Size, SHA256: rec.SHA256}
+			}
+			// The flow skipped the file: its description, format or MIME
+			// type may still have changed.
+			if fields := resourceMap(rp); rec.Status == publish.StatusSkipped && len(fields) > 0 {
+				oc := &Outcome{Name: rp.Name, Kind: rp.Kind, Source: rp.Source, ResourceID: rec.ResourceID, Status: publish.StatusUpdated}
+				fields["id"] = rec.ResourceID
+				if _, err := c.ResourcePatch(ctx, fields); err != nil {
+					oc.Err = fmt.Errorf("resource_patch %s (%s) in %s: %w", rp.Name, rec.ResourceID, d.Name, err)
+				}
+				report(oc)
 			}
 		}
 	}

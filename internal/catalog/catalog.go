@@ -110,11 +110,17 @@ type Options struct {
 	Prune bool
 	// Force sends every local file again, as upload --force.
 	Force bool
+	// HashFiles compares each local file with its resource (size, then
+	// SHA-256) to tell skip from update, as --plan shows them. Without it a
+	// file that has a resource is left to the publishing flow, which applies
+	// upload's skip rule itself (same size and SHA-256, and the resource
+	// still pointing at an object S3 holds) — one hash per run, not two.
+	HashFiles bool
 }
 
 // PlanDataset compares a data package with the dataset CKAN holds under its
-// name. It reads local files (stat, and SHA-256 when the size agrees with the
-// resource's) but changes nothing. Errors: a missing dataset without
+// name. It reads local files (stat; with HashFiles also the SHA-256 when the
+// size agrees with the resource's) but changes nothing. Errors: a missing dataset without
 // Options.Org (failure.Usage), a missing local file (failure.Usage, naming
 // the descriptor and the field), CKAN errors.
 func PlanDataset(ctx context.Context, c CKAN, pkg *datapackage.Package, o Options) (*Plan, error) {
@@ -309,13 +315,19 @@ func planResource(pkg *datapackage.Package, r *datapackage.Resource, d *ckan.Dat
 		rp.Changes = append(rp.Changes, w)
 	}
 	if rp.Kind == KindFile {
-		same, sum, err := sameContent(rp.Source, rp.Size, ex)
-		if err != nil {
-			return nil, err
+		same := false
+		if o.HashFiles {
+			var sum string
+			var err error
+			if same, sum, err = sameContent(rp.Source, rp.Size, ex); err != nil {
+				return nil, err
+			}
+			rp.sha256 = sum
+			// A resource CKAN serves itself is repointed at the object.
+			same = same && ex.URLType == ""
 		}
-		rp.sha256 = sum
 		rp.Content = !same || o.Force
-		if rp.Content {
+		if rp.Content && (ex.Size == nil || *ex.Size != rp.Size || o.HashFiles) {
 			var oldSize any
 			if ex.Size != nil {
 				oldSize = *ex.Size

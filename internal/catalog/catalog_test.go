@@ -94,6 +94,13 @@ func TestPlanComparesOnlyFieldsTheDescriptorSets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r := plan.Resources[0]; !r.Content || r.sha256 != "" {
+		t.Errorf("without HashFiles the flow decides: %+v", r)
+	}
+	plan, err = PlanDataset(context.Background(), f, p, Options{HashFiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if plan.Action != Unchanged || len(plan.Changes) != 0 {
 		t.Errorf("dataset: %s %v", plan.Action, plan.Changes)
 	}
@@ -114,7 +121,7 @@ func TestPlanComparesOnlyFieldsTheDescriptorSets(t *testing.T) {
 	}
 
 	f.calls = nil
-	plan, _ = PlanDataset(context.Background(), f, p, Options{Prune: true})
+	plan, _ = PlanDataset(context.Background(), f, p, Options{Prune: true, HashFiles: true})
 	if plan.Unlisted[0].Action != Delete {
 		t.Errorf("with prune: %+v", plan.Unlisted[0])
 	}

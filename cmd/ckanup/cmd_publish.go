@@ -345,13 +345,24 @@ func (r *publishRun) publishAll(ctx context.Context, pkgs []*datapackage.Package
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	switch {
-	case len(failed) == 0:
+	if len(failed) == 0 {
 		return nil
-	case ok > 0 || len(failed) > 1 && exitCode(failed[0]) == exitPartial:
-		return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d data package(s) failed", len(failed), len(pkgs))}
 	}
-	return failed[0]
+	// Some data packages done, or some resources done: partial. Otherwise the
+	// failures' common exit code, else 1.
+	code := exitCode(failed[0])
+	for _, err := range failed[1:] {
+		if exitCode(err) != code {
+			code = exitFailure
+		}
+	}
+	if ok > 0 || code == exitPartial {
+		return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d data package(s) not fully published; run the same command again to finish", len(failed), len(pkgs))}
+	}
+	if len(failed) == 1 {
+		return &exitError{code: code} // its message is printed above
+	}
+	return &exitError{code: code, err: fmt.Errorf("%d of %d data package(s) failed", len(failed), len(pkgs))}
 }
 
 // publishOne plans and applies one data package; it returns the number of

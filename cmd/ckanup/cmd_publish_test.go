@@ -262,4 +262,14 @@ func TestPublishBadDescriptors(t *testing.T) {
 	if e.writeCalls() != 0 {
 		t.Errorf("%d CKAN writes", e.writeCalls())
 	}
+
+	// One data package publishes, the other may not be edited: partial, the
+	// other's error said once.
+	good, bad := t.TempDir(), t.TempDir()
+	writeDescriptor(t, good, map[string]any{"name": "acceptance-dataset", "resources": []any{map[string]any{"path": "https://x.org/a"}}})
+	writeDescriptor(t, bad, map[string]any{"name": "other-dataset", "resources": []any{map[string]any{"path": "https://x.org/a"}}})
+	r := e.publish(good, bad)
+	if r.code != exitPartial || strings.Count(r.stderr, "not allowed to edit") != 1 || !strings.Contains(r.stdout, "created  link resource a") {
+		t.Errorf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
 }

@@ -174,9 +174,9 @@ func TestSiteTokenHeaderProxy(t *testing.T) {
 	})
 }
 
-// Case 5: a resource renamed in CKAN, and a resource of another dataset that
-// holds the id ckanup would derive, keep their files; new resources get ids
-// no resource holds, and a re-run finds them.
+// Case 5: a resource renamed in CKAN, a resource of another dataset and a
+// deleted one that hold the id ckanup would derive keep their files; new
+// resources get ids no resource holds, and a re-run finds them.
 func TestSiteNothingUnnamedOverwritten(t *testing.T) {
 	ckantest.Each(t, func(t *testing.T, site *ckantest.Site) {
 		s := newSiteEnv(t, site)
@@ -217,14 +217,31 @@ func TestSiteNothingUnnamedOverwritten(t *testing.T) {
 		if theirs := s.show(taken); theirs.PackageID != other.ID || theirs.Name != "theirs.csv" || theirs.URL != "https://example.org/theirs.csv" {
 			t.Errorf("the other dataset's resource changed: %+v", theirs)
 		}
-		_, again := s.put(a2, b)
+
+		// A deleted resource of this dataset holds the id derived for c.csv:
+		// CKAN keeps it, and creating with its id would bring it back.
+		gone := publish.DerivedResourceID(siteURL, s.d.ID, "c.csv")
+		if _, err := s.client.ResourceCreateFields(ctx, ckan.ResourceFields{ID: gone, PackageID: s.d.ID, Name: "old c.csv",
+			URL: "https://example.org/old.csv"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.client.ResourceDelete(ctx, gone); err != nil {
+			t.Fatal(err)
+		}
+		c := makeFile(t, dir, "c.csv", 120)
+		r, recs = s.put(c)
+		if r.code != 0 || recs[0].Status != "created" || recs[0].ResourceID == gone {
+			t.Fatalf("c.csv: exit %d %+v\n%s", r.code, recs, r.stderr)
+		}
+
+		_, again := s.put(a2, b, c)
 		for _, rec := range again {
 			if rec.Status != "skipped" {
 				t.Errorf("re-run: %+v", rec)
 			}
 		}
-		if n := len(s.resources()); n != 3 {
-			t.Errorf("%d resources, want 3", n)
+		if n := len(s.resources()); n != 4 {
+			t.Errorf("%d resources, want 4", n)
 		}
 	})
 }

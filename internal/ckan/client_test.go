@@ -331,3 +331,23 @@ func TestParseSiteURL(t *testing.T) {
 		}
 	}
 }
+
+// IsResourceAbsent: only CKAN's plain "Not found" frees an id; the answer for
+// a deleted resource (CKAN 2.10.10: "Not found: Resource was not found.") and
+// any other error do not.
+func TestIsResourceAbsent(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&APIError{Action: "resource_show", Status: 404, Type: TypeNotFound, Message: "Not found"}, true},
+		{&APIError{Action: "resource_show", Status: 404, Type: TypeNotFound, Message: "Not found: Resource was not found."}, false},
+		{&APIError{Action: "resource_show", Status: 403, Type: TypeAuthorization, Message: "Access denied"}, false},
+		{&APIError{Action: "resource_show", Status: 500, Message: "Internal Server Error"}, false},
+		{nil, false},
+	} {
+		if got := IsResourceAbsent(tc.err); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}

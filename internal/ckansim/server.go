@@ -76,6 +76,10 @@ type Server struct {
 	TokenHeader string
 	intercept   func(w http.ResponseWriter, r *http.Request, action string) bool
 	now         func() time.Time
+	// deleted holds the ids of resources resource_delete removed: CKAN keeps
+	// them in its database, and resource_show answers "Not found: Resource was
+	// not found." for them rather than a plain "Not found".
+	deleted map[string]bool
 }
 
 // New returns an empty server.
@@ -648,6 +652,9 @@ func (s *Server) collabList(caller *User, p map[string]any) answer {
 
 func (s *Server) resourceShow(caller *User, p map[string]any) answer {
 	d, i := s.resourceByID(str(p, "id"))
+	if d == nil && s.deleted[str(p, "id")] {
+		return fail(http.StatusNotFound, "Not Found Error", "Not found: Resource was not found.")
+	}
 	if d == nil {
 		return notFound()
 	}

@@ -201,6 +201,10 @@ func (s *Server) resourceDelete(caller *User, p map[string]any) answer {
 		return denied(fmt.Sprintf("User %s not authorized to delete resource %s", callerName(caller), id))
 	}
 	d.Resources = append(d.Resources[:i], d.Resources[i+1:]...)
+	if s.deleted == nil {
+		s.deleted = map[string]bool{}
+	}
+	s.deleted[id] = true
 	for j, r := range d.Resources {
 		r["position"] = j
 	}

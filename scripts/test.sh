@@ -123,10 +123,10 @@ for goos in ("linux", "darwin", "windows"):
                 print(f"    ckanup --version: {out.strip()}")
                 if f"ckanup {version} " not in out or f" {toolchain} " not in out:
                     problems.append(f"the linux/amd64 binary says {out.strip()!r}: want version {version}, built with {toolchain}")
-for pattern in ("*_amd64.deb", "*_arm64.deb", "*.x86_64.rpm", "*.aarch64.rpm"):
-    found = glob.glob(f"{dist}/ckanup{pattern}") + glob.glob(f"{dist}/ckanup-{pattern}")
+for pattern in ("_amd64.deb", "_arm64.deb", ".x86_64.rpm", ".aarch64.rpm"):
+    found = glob.glob(f"{dist}/ckanup*{pattern}")
     if len(found) != 1:
-        problems.append(f"want one package {pattern}, found {found}")
+        problems.append(f"want one package ckanup*{pattern}, found {found}")
         continue
     print(f"    {os.path.basename(found[0])}: {os.path.getsize(found[0]) // 1024} KiB")
     if found[0].endswith(".deb") and shutil.which("dpkg-deb"):

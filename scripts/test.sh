@@ -123,7 +123,7 @@ for goos in ("linux", "darwin", "windows"):
                 print(f"    ckanup --version: {out.strip()}")
                 if f"ckanup {version} " not in out or f" {toolchain} " not in out:
                     problems.append(f"the linux/amd64 binary says {out.strip()!r}: want version {version}, built with {toolchain}")
-for pattern in ("_amd64.deb", "_arm64.deb", ".x86_64.rpm", ".aarch64.rpm"):
+for pattern in ("_linux_amd64.deb", "_linux_arm64.deb", "_linux_amd64.rpm", "_linux_arm64.rpm"):
     found = glob.glob(f"{dist}/ckanup*{pattern}")
     if len(found) != 1:
         problems.append(f"want one package ckanup*{pattern}, found {found}")

@@ -29,12 +29,13 @@ type genDocsOptions struct {
 	Markdown    string // directory for one markdown file per command
 	Man         string // directory for gzipped man pages, section 1
 	Completions string // directory for bash, zsh, fish and PowerShell completions
-	// Date is the date printed in the man pages (SOURCE_DATE_EPOCH, else now).
+	// Date is the date printed in the man pages (--date, SOURCE_DATE_EPOCH, else now).
 	Date time.Time
 }
 
 func newGenDocsCmd(deps *Deps) *cobra.Command {
 	o := &genDocsOptions{}
+	var dateFlag string
 	cmd := &cobra.Command{
 		Use:    "gen-docs",
 		Short:  "Write the markdown reference, man pages and shell completions",
@@ -45,18 +46,22 @@ func newGenDocsCmd(deps *Deps) *cobra.Command {
   --man DIR           man pages, section 1, gzipped (ckanup.1.gz, ckanup-upload.1.gz, …)
   --completions DIR   ckanup.bash, _ckanup (zsh), ckanup.fish, ckanup.ps1
 
-The man pages are dated SOURCE_DATE_EPOCH when it is set (reproducible builds),
-else today.`,
+The man pages are dated --date (seconds since 1970; .goreleaser.yaml passes
+the commit's time), else SOURCE_DATE_EPOCH, else today.`,
 		Example: "  " + regenerateReference,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Markdown == "" && o.Man == "" && o.Completions == "" {
 				return usageErrorf("give at least one of --markdown, --man and --completions")
 			}
-			if epoch := deps.Getenv("SOURCE_DATE_EPOCH"); epoch != "" {
+			epoch, from := dateFlag, "--date"
+			if epoch == "" {
+				epoch, from = deps.Getenv("SOURCE_DATE_EPOCH"), "SOURCE_DATE_EPOCH"
+			}
+			if epoch != "" {
 				sec, err := strconv.ParseInt(epoch, 10, 64)
 				if err != nil {
-					return usageErrorf("SOURCE_DATE_EPOCH=%q is not a number of seconds", epoch)
+					return usageErrorf("%s %q is not a number of seconds since 1970", from, epoch)
 				}
 				o.Date = time.Unix(sec, 0).UTC()
 			} else {
@@ -69,6 +74,7 @@ else today.`,
 	f.StringVar(&o.Markdown, "markdown", "", "write the markdown reference into this directory")
 	f.StringVar(&o.Man, "man", "", "write gzipped man pages into this directory")
 	f.StringVar(&o.Completions, "completions", "", "write shell completion scripts into this directory")
+	f.StringVar(&dateFlag, "date", "", "date of the man pages, in seconds since 1970 (default SOURCE_DATE_EPOCH, else now)")
 	return cmd
 }
 

@@ -79,6 +79,14 @@ func TestGenDocsManAndCompletions(t *testing.T) {
 	if code := Execute(t.Context(), []string{"gen-docs", "--man", man, "--completions", comp}, deps); code != exitOK {
 		t.Fatalf("gen-docs: exit %d: %s", code, errb.String())
 	}
+	// --date, as .goreleaser.yaml passes it, wins over SOURCE_DATE_EPOCH.
+	dated := filepath.Join(dir, "dated")
+	if code := Execute(t.Context(), []string{"gen-docs", "--man", dated, "--date", "1764374400"}, deps); code != exitOK { // 2025-11-29
+		t.Fatalf("gen-docs --date: exit %d: %s", code, errb.String())
+	}
+	if page := gunzip(t, filepath.Join(dated, "ckanup.1.gz")); !strings.Contains(page, `.TH "CKANUP" "1" "Nov 2025"`) {
+		t.Errorf("ckanup.1 with --date 1764374400 is not dated Nov 2025:\n%.200s", page)
+	}
 
 	page := gunzip(t, filepath.Join(man, "ckanup-upload.1.gz"))
 	for _, want := range []string{`.TH "CKANUP" "1" "Jul 2026"`, "--dataset", "<organization id>/<dataset id>/<resource id>/<file name>"} {
@@ -112,12 +120,17 @@ func TestGenDocsManAndCompletions(t *testing.T) {
 	}
 }
 
-func TestGenDocsNeedsADirectory(t *testing.T) {
-	var out, errb bytes.Buffer
-	deps := DefaultDeps()
-	deps.Stdout, deps.Stderr = &out, &errb
-	if code := Execute(t.Context(), []string{"gen-docs"}, deps); code != exitUsage {
-		t.Errorf("gen-docs without a directory: exit %d, want %d", code, exitUsage)
+func TestGenDocsUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"gen-docs"},
+		{"gen-docs", "--man", t.TempDir(), "--date", "yesterday"},
+	} {
+		var out, errb bytes.Buffer
+		deps := DefaultDeps()
+		deps.Stdout, deps.Stderr = &out, &errb
+		if code := Execute(t.Context(), args, deps); code != exitUsage {
+			t.Errorf("ckanup %v: exit %d, want %d", args, code, exitUsage)
+		}
 	}
 }
 

@@ -50,7 +50,7 @@ var exitCodes = []exitCodeRow{
 		"fix the token, the credentials or the rights; retrying does not help"},
 	{exitNotFound, failure.NotFound, "not found: the dataset, resource, bucket or a local file", "not found: the dataset, the resource (--resource-id), the bucket, or a local file or glob named does not exist",
 		"fix the name; retrying does not help"},
-	{exitConfig, failure.Config, "configuration that cannot work (CKAN URL, region, host name, TLS)", "another permanent configuration problem: a CKAN URL that answers an HTML page or not the action API, a CKAN validation error, an S3 request refused as invalid (wrong region), an unknown host name, a TLS certificate that does not verify",
+	{exitConfig, failure.Config, "configuration that cannot work (CKAN URL, region, host name, TLS)", "another permanent configuration problem: a CKAN URL that answers an HTML page or not the action API, a CKAN validation error, an S3 request refused as invalid (wrong region), an unknown host name, a TLS certificate that does not verify, a resource that CKAN reads back with another url, size or hash than was registered, a resource the DataStore or another extension serves (not repointed)",
 		"fix the settings; retrying does not help"},
 	{exitTemporary, failure.Temporary, "temporary: network or server errors after the retries; run again later", "temporary: still failing after the retries: network errors, timeouts, HTTP 5xx or 429 from CKAN, S3 or the token endpoint",
 		"run again later: a multipart upload resumes where it stopped"},

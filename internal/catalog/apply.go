@@ -104,11 +104,16 @@ func Apply(ctx context.Context, c CKAN, p *Plan, o ApplyOptions) (*Result, error
 		case rp.Action == Create: // a link
 			fields := resourceMap(rp)
 			fields["package_id"] = d.ID
-			fields["id"] = publish.DerivedResourceID(c.SiteURL(), d.ID, rp.Name)
 			fields["name"] = rp.Name
-			oc.ResourceID = fields["id"].(string)
-			if _, err := c.ResourceCreate(ctx, fields); err != nil {
-				oc.Err = fmt.Errorf("resource_create %s in %s: %w", rp.Name, d.Name, err)
+			// An id no resource on the site holds: CKAN would save onto one.
+			id, err := publish.NewResourceID(ctx, c, c.SiteURL(), d, rp.Name, nil)
+			if err != nil {
+				oc.Err = fmt.Errorf("resource %s in %s: %w", rp.Name, d.Name, err)
+			} else {
+				fields["id"], oc.ResourceID = id, id
+				if _, err := c.ResourceCreate(ctx, fields); err != nil {
+					oc.Err = fmt.Errorf("resource_create %s in %s: %w", rp.Name, d.Name, err)
+				}
 			}
 			oc.Status = publish.StatusCreated
 		default: // a link, or a file whose metadata alone changes

@@ -56,6 +56,8 @@ type CKAN interface {
 	ResourceCreate(ctx context.Context, fields map[string]any) (*ckan.Resource, error)
 	ResourcePatch(ctx context.Context, fields map[string]any) (*ckan.Resource, error)
 	ResourceDelete(ctx context.Context, id string) error
+	// ResourceShow checks that a new resource's id is free (publish.NewResourceID).
+	ResourceShow(ctx context.Context, id string) (*ckan.Resource, error)
 }
 
 // Change is one field that changes: Old is nil for a dataset to create.

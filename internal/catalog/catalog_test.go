@@ -10,6 +10,7 @@ import (
 
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/datapackage"
+	"github.com/ckanup/ckanup/internal/publish"
 )
 
 // fakeCKAN holds one dataset and records the write calls.
@@ -41,6 +42,10 @@ func (f *fakeCKAN) ResourceCreate(_ context.Context, fields map[string]any) (*ck
 func (f *fakeCKAN) ResourcePatch(_ context.Context, fields map[string]any) (*ckan.Resource, error) {
 	f.calls = append(f.calls, "resource_patch "+keys(fields))
 	return &ckan.Resource{}, nil
+}
+func (f *fakeCKAN) ResourceShow(_ context.Context, id string) (*ckan.Resource, error) {
+	f.calls = append(f.calls, "resource_show "+id)
+	return nil, &ckan.APIError{Status: 404, Type: ckan.TypeNotFound, Message: "Not found"}
 }
 func (f *fakeCKAN) ResourceDelete(_ context.Context, id string) error {
 	f.calls = append(f.calls, "resource_delete "+id)
@@ -150,7 +155,9 @@ func TestPlanCreateAndUpdate(t *testing.T) {
 	if _, err := Apply(context.Background(), f, plan, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"package_create license_id,name,notes,owner_org,tags,title", "resource_create id,name,package_id,url"}
+	// The new link resource's id is checked free before resource_create.
+	id := publish.DerivedResourceID(f.SiteURL(), f.d.ID, plan.Resources[0].Name)
+	want := []string{"package_create license_id,name,notes,owner_org,tags,title", "resource_show " + id, "resource_create id,name,package_id,url"}
 	if !slices.Equal(f.calls, want) {
 		t.Errorf("calls %v, want %v", f.calls, want)
 	}

@@ -34,44 +34,61 @@ func candidateID(site, datasetID, name string, n int) string {
 	return uuid.NewSHA1(resourceNamespace, fmt.Appendf(nil, "%s\n%s\n%s\n#%d", site, datasetID, name, n)).String()
 }
 
-// claimID chooses the id of a new resource: the first candidate id (see
-// candidateID) that neither the dataset nor the site holds. CKAN resource ids
-// are global, and resource_create or package_revise with an id that exists
-// anywhere (a resource renamed in this dataset, one in another dataset, a
-// deleted one still in the database) silently overwrites that resource and
-// moves it here. So each candidate is checked with resource_show, and only an
-// id CKAN answers "Not found" for is used. The choice is deterministic: a
-// re-run after a failed registration claims the same id again, and so finds
-// the object it uploaded. The item's id, key and URL are set to the choice.
-// Errors: a failure.Config error when no candidate is free, or the
-// resource_show error when CKAN cannot say.
-func (p *Publisher) claimID(ctx context.Context, it *Item) error {
-	site, d := p.o.CKAN.SiteURL(), p.o.Dataset
+// ResourceShower is the CKAN call that tells whether a resource id is held;
+// *ckan.Client satisfies it.
+type ResourceShower interface {
+	ResourceShow(ctx context.Context, id string) (*ckan.Resource, error)
+}
+
+// NewResourceID chooses the id of a new resource named name in dataset d on
+// site: the first candidate id (see candidateID) that neither the dataset nor
+// the site holds. CKAN resource ids are global, and resource_create or
+// package_revise with an id that exists anywhere (a resource renamed in this
+// dataset, one in another dataset, a deleted one still in the database)
+// silently saves onto that resource and moves it here. So each candidate is
+// checked with resource_show, and only an id CKAN answers a plain "Not found"
+// for is used (ckan.IsResourceAbsent). The choice is deterministic: a re-run
+// after a failed registration claims the same id again. why, when non-nil,
+// hears each candidate passed over. Errors: a failure.Config error when no
+// candidate is free, or the resource_show error when CKAN cannot say.
+func NewResourceID(ctx context.Context, c ResourceShower, site string, d *ckan.Dataset, name string, why func(id, reason string)) (string, error) {
+	if why == nil {
+		why = func(string, string) {}
+	}
 	held := make(map[string]string, len(d.Resources))
 	for _, r := range d.Resources {
 		held[r.ID] = r.Name
 	}
 	for n := 1; n <= maxDerivedIDs; n++ {
-		id := candidateID(site, d.ID, it.File.Name, n)
-		if name, ok := held[id]; ok {
-			p.o.Events.Logf("%s: id %s is held by resource %q of this dataset (renamed?); choosing another", it.File.Path, id, name)
+		id := candidateID(site, d.ID, name, n)
+		if other, ok := held[id]; ok {
+			why(id, fmt.Sprintf("held by resource %q of this dataset (renamed?)", other))
 			continue
 		}
-		_, err := p.o.CKAN.ResourceShow(ctx, id)
+		_, err := c.ResourceShow(ctx, id)
 		switch {
 		case err == nil || ckan.IsForbidden(err):
-			p.o.Events.Logf("%s: id %s is held by another resource on the site (another dataset, or a deleted one); choosing another", it.File.Path, id)
-			continue
+			why(id, "held by another resource on the site (another dataset's)")
 		case ckan.IsResourceAbsent(err):
-			return p.locate(it, id)
+			return id, nil
 		case ckan.IsNotFound(err):
-			p.o.Events.Logf("%s: id %s belongs to a deleted resource; choosing another", it.File.Path, id)
-			continue
+			why(id, "held by a deleted resource")
 		default:
-			return fmt.Errorf("check that resource id %s is free before creating %q: %w", id, it.File.Name, err)
+			return "", fmt.Errorf("check that resource id %s is free before creating %q: %w", id, name, err)
 		}
 	}
-	return failure.Wrap(failure.Config, fmt.Errorf("%s: the first %d ids derived for resource %q are all held by other resources", it.File.Path, maxDerivedIDs, it.File.Name))
+	return "", failure.Wrap(failure.Config, fmt.Errorf("the first %d ids derived for resource %q are all held by other resources", maxDerivedIDs, name))
+}
+
+// claimID sets a new resource's id (NewResourceID), key and URL.
+func (p *Publisher) claimID(ctx context.Context, it *Item) error {
+	id, err := NewResourceID(ctx, p.o.CKAN, p.o.CKAN.SiteURL(), p.o.Dataset, it.File.Name, func(id, reason string) {
+		p.o.Events.Logf("%s: id %s is %s; choosing another", it.File.Path, id, reason)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", it.File.Path, err)
+	}
+	return p.locate(it, id)
 }
 
 // locate sets the item's resource id and the object key and URL that follow.

@@ -223,6 +223,11 @@ func resourceMap(rp *ResourcePlan) map[string]any {
 			fields[ch.Field] = ch.New
 		}
 	}
+	if _, ok := fields["url"]; ok {
+		// ckanup owns what url means: a url_type "upload" (or another
+		// extension's) would keep CKAN serving its own file instead.
+		fields["url_type"] = ""
+	}
 	return fields
 }
 

@@ -157,7 +157,7 @@ func TestPlanCreateAndUpdate(t *testing.T) {
 	}
 	// The new link resource's id is checked free before resource_create.
 	id := publish.DerivedResourceID(f.SiteURL(), f.d.ID, plan.Resources[0].Name)
-	want := []string{"package_create license_id,name,notes,owner_org,tags,title", "resource_show " + id, "resource_create id,name,package_id,url"}
+	want := []string{"package_create license_id,name,notes,owner_org,tags,title", "resource_show " + id, "resource_create id,name,package_id,url,url_type"}
 	if !slices.Equal(f.calls, want) {
 		t.Errorf("calls %v, want %v", f.calls, want)
 	}

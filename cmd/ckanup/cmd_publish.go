@@ -209,13 +209,8 @@ func (r *publishRun) planDataset(ctx context.Context, pkg *datapackage.Package) 
 		return nil, err
 	}
 	if d := p.Current; d != nil {
-		right, err := r.client.CanEdit(ctx, r.user, d)
-		if err != nil {
-			return nil, fmt.Errorf("check edit rights on dataset %s: %w", d.Name, err)
-		}
-		if !right.Allowed {
-			return nil, withHint(fmt.Errorf("dataset %s: %w: %s", d.Name, errNotEditable, right.Reason),
-				"ask an admin of the dataset's organization to make you an editor, or use another user's token")
+		if _, err := publish.CheckEditable(ctx, r.client, r.user, d); err != nil {
+			return nil, err
 		}
 	}
 	return p, nil

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -16,7 +14,6 @@ import (
 	"github.com/ckanup/ckanup/internal/hint"
 	"github.com/ckanup/ckanup/internal/journal"
 	"github.com/ckanup/ckanup/internal/publish"
-	"github.com/ckanup/ckanup/internal/scope"
 	"github.com/ckanup/ckanup/internal/upload"
 	"github.com/spf13/cobra"
 )
@@ -318,26 +315,11 @@ func (r *uploadRun) logf(format string, a ...any) {
 
 // resolveDataset finds the dataset and checks that the user may edit it.
 func (r *uploadRun) resolveDataset(ctx context.Context) (*ckan.Dataset, error) {
-	d, err := r.client.PackageShow(ctx, r.o.Dataset)
-	switch {
-	case ckan.IsNotFound(err):
-		return nil, withHint(fmt.Errorf("dataset %q not found on %s: %w", r.o.Dataset, r.client.SiteURL(), err),
-			"check the dataset's name (the last part of its URL) or id")
-	case ckan.IsForbidden(err):
-		return nil, withHint(fmt.Errorf("dataset %q on %s: %w", r.o.Dataset, r.client.SiteURL(), err),
-			"the dataset is private and user "+r.user.Name+" is not a member of its organization")
-	case err != nil:
-		return nil, fmt.Errorf("look up dataset %q: %w", r.o.Dataset, err)
-	}
-	right, err := r.client.CanEdit(ctx, r.user, d)
+	d, why, err := publish.EditableDataset(ctx, r.client, r.user, r.o.Dataset)
 	if err != nil {
-		return nil, fmt.Errorf("check edit rights on dataset %s: %w", d.Name, err)
+		return nil, err
 	}
-	if !right.Allowed {
-		return nil, withHint(fmt.Errorf("dataset %s: %w: %s", d.Name, errNotEditable, right.Reason),
-			"ask an admin of the dataset's organization to make you an editor, or use another user's token")
-	}
-	r.logf("CKAN %s: user %s may edit dataset %s (%s)", r.client.SiteURL(), r.user.Name, d.Name, right.Reason)
+	r.logf("CKAN %s: user %s may edit dataset %s (%s)", r.client.SiteURL(), r.user.Name, d.Name, why)
 	return d, nil
 }
 
@@ -348,9 +330,6 @@ func (r *uploadRun) s3(ctx context.Context) (*s3.Client, error) {
 		return nil, err
 	}
 	r.source, r.target = src, src.Target
-	if r.target.DatasetPrefix == "" {
-		r.target.DatasetPrefix = scope.DatasetPrefix(r.target.KeyPrefix, r.dataset.OwnerOrg, r.dataset.ID)
-	}
 	r.logf("S3: bucket %s at %s, credentials from the %s", r.target.Bucket, where(r.target), src.Kind)
 	return newS3Client(src), nil
 }
@@ -360,53 +339,19 @@ func (r *uploadRun) onRefresh(expires time.Time) {
 }
 
 // credentials picks the source: a token endpoint, STS AssumeRole, or the AWS
-// SDK chain, in that order.
+// SDK chain, in that order (publish.Credentials).
 func (r *uploadRun) credentials(ctx context.Context) (*creds.Source, error) {
 	o := r.o
-	if tokenURL := r.settings.tokenEndpoint(o.TokenURL, o.Getenv); tokenURL != "" {
-		if set := o.S3.explicit(); len(set) > 0 {
-			return nil, usageErrorf("%s: the token endpoint decides the S3 target; drop these flags or --token-url", strings.Join(set, ", "))
-		}
-		src, err := creds.FromEndpoint(ctx, creds.EndpointOptions{URL: tokenURL, Token: r.settings.Token, Dataset: r.dataset.ID,
-			HTTP: o.HTTPClient, OnRefresh: r.onRefresh})
-		if errors.Is(err, creds.ErrDenied) {
-			return nil, withHint(err, "the token endpoint only serves editors of datasets in the organizations it is enabled for")
-		}
-		if err != nil {
-			return nil, err
-		}
-		if want := r.dataset.OwnerOrg + "/" + r.dataset.ID + "/"; !strings.HasSuffix(src.Target.DatasetPrefix, want) {
-			return nil, fmt.Errorf("the token endpoint scoped the credentials to %q, not to dataset %s", src.Target.DatasetPrefix, r.dataset.Name)
-		}
-		return src, nil
+	tokenURL := r.settings.tokenEndpoint(o.TokenURL, o.Getenv)
+	if set := o.S3.explicit(); tokenURL != "" && len(set) > 0 {
+		return nil, usageErrorf("%s: the token endpoint decides the S3 target; drop these flags or --token-url", strings.Join(set, ", "))
 	}
-	src, err := o.S3.source(ctx, o.Deps)
-	if err != nil {
-		return nil, err
-	}
-	roleARN := firstNonEmpty(o.RoleARN, o.Getenv("CKANUP_ROLE_ARN"))
-	if roleARN == "" {
-		return src, nil
-	}
-	prefix := scope.DatasetPrefix(src.Target.KeyPrefix, r.dataset.OwnerOrg, r.dataset.ID)
-	policy, err := scope.SessionPolicy(src.Target.Bucket, prefix)
-	if err != nil {
-		return nil, err
-	}
-	host := r.client.SiteURL()
-	if u, err := url.Parse(host); err == nil {
-		host = u.Host
-	}
-	assumed, err := creds.AssumeRole(src, creds.AssumeRoleOptions{RoleARN: roleARN, SessionName: scope.SessionName(r.user.Name, host),
-		Duration: o.SessionDuration, Policy: policy, OnRefresh: r.onRefresh})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := assumed.Config.Credentials.Retrieve(ctx); err != nil {
-		return nil, withHint(fmt.Errorf("assume role %s: %w", roleARN, err), "check the role's trust policy allows your AWS identity to assume it")
-	}
-	assumed.Target.DatasetPrefix = prefix
-	return assumed, nil
+	return publish.Credentials(ctx, publish.CredentialsOptions{
+		TokenURL: tokenURL, Token: r.settings.Token, HTTP: o.HTTPClient,
+		Chain:   func(ctx context.Context) (*creds.Source, error) { return o.S3.source(ctx, o.Deps) },
+		RoleARN: firstNonEmpty(o.RoleARN, o.Getenv("CKANUP_ROLE_ARN")), SessionDuration: o.SessionDuration,
+		Site: r.client.SiteURL(), User: r.user.Name, Dataset: r.dataset, OnRefresh: r.onRefresh,
+	})
 }
 
 func (r *uploadRun) printPlan(jobs []*publish.Item) error {

@@ -96,7 +96,7 @@ var errorKinds = []struct {
 }{
 	// Authentication and permission.
 	{failure.Auth, func(err error) bool {
-		return errors.Is(err, ckan.ErrNotAuthenticated) || errors.Is(err, errNotEditable) ||
+		return errors.Is(err, ckan.ErrNotAuthenticated) ||
 			errors.Is(err, creds.ErrNoCredentials) || errors.Is(err, creds.ErrDenied) || upload.IsAccessDenied(err)
 	}},
 	// Not found.

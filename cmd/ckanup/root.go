@@ -89,9 +89,6 @@ func (e *exitError) Error() string {
 }
 func (e *exitError) Unwrap() error { return e.err }
 
-// errNotEditable reports a dataset the token's user may not edit.
-var errNotEditable = errors.New("not allowed to edit the dataset")
-
 // Execute runs ckanup with args and returns the exit code.
 func Execute(ctx context.Context, args []string, deps *Deps) int {
 	root := newRootCmd(deps, args)

@@ -107,6 +107,7 @@ type publishRun struct {
 	journal  *uploadJournal
 	partSize int64
 	disp     display
+	sum      *summary // the files' outcomes over every data package
 }
 
 func runPublish(ctx context.Context, o *PublishOptions) error {
@@ -314,7 +315,12 @@ type datasetRecord struct {
 func (r *publishRun) publishAll(ctx context.Context, pkgs []*datapackage.Package) error {
 	o := r.o
 	r.disp = newDisplay(o.Stderr, (&uploadRun{o: &o.UploadOptions}).displayMode(), o.Global.Verbose, 30*time.Second, o.Now)
-	defer r.disp.close()
+	r.sum = newSummary(o.Now())
+	defer func() {
+		r.disp.close()
+		r.sum.end(o.Now(), r.disp.bytesSent(), ctx.Err() != nil)
+		_ = r.sum.print(o.Stdout, o.Stderr, o.Output, o.Global.Quiet)
+	}()
 	var failed []error
 	ok := 0
 	for _, pkg := range pkgs {
@@ -391,6 +397,7 @@ func (r *publishRun) publishOne(ctx context.Context, pkg *datapackage.Package) (
 		OnRecord: func(rec *publish.Record) {
 			r.disp.pause()
 			up.printRecord(rec)
+			r.sum.add(rec.Status)
 		},
 		OnOutcome: func(oc *catalog.Outcome) {
 			r.disp.pause()

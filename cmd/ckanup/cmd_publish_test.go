@@ -81,6 +81,12 @@ func TestPublishCreatesThenChangesNothing(t *testing.T) {
 	if !strings.Contains(r.stdout, `"type":"dataset","dataset":"air-quality"`) || !strings.Contains(r.stdout, `"status":"created"`) {
 		t.Errorf("first run output:\n%s", r.stdout)
 	}
+	// The last record sums the files up: two uploaded (the link is no file).
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var sum summary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" || sum.Created != 2 || sum.Failed != 0 || sum.BytesSent != 3000+11<<20 {
+		t.Errorf("last record %s: %+v %v", lines[len(lines)-1], sum, err)
+	}
 	show := e.packageShow("air-quality")
 	if show["title"] != "Air quality" || show["notes"] != "Hourly readings" || show["license_id"] != "CC-BY-4.0" || show["num_tags"] != 2.0 {
 		t.Errorf("dataset: %v", show)

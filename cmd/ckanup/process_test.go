@@ -211,12 +211,20 @@ func killedMidway(t *testing.T, e *testEnv, th *throttle) (string, int32) {
 func TestKilledUploadResumes(t *testing.T) {
 	e, th := newProxiedEnv(t)
 	f, acked := killedMidway(t, e, th)
+	resumesSendingOnlyMissingParts(t, e, th, f, acked, "resuming the interrupted upload")
+}
+
+// resumesSendingOnlyMissingParts re-runs the upload of f, killed after acked
+// of its 8 parts, and checks that the run says resumeNote, sends only the
+// missing parts, and leaves one resource holding f and no open upload.
+func resumesSendingOnlyMissingParts(t *testing.T, e *testEnv, th *throttle, f string, acked int32, resumeNote string) {
+	t.Helper()
 	if e.openUploads() != 1 {
 		t.Fatalf("%d open uploads after the kill", e.openUploads())
 	}
 	before := th.parts.Load()
 	r := e.upload(f, "--dataset", "acceptance-dataset")
-	if r.code != 0 || !strings.Contains(r.stderr, "resuming the interrupted upload") {
+	if r.code != 0 || !strings.Contains(r.stderr, resumeNote) {
 		t.Fatalf("re-run: exit %d\n%s", r.code, r.stderr)
 	}
 	second := th.parts.Load() - before
@@ -235,23 +243,8 @@ func TestKilledUploadResumes(t *testing.T) {
 func TestKilledUploadResumesWithoutState(t *testing.T) {
 	e, th := newProxiedEnv(t)
 	f, acked := killedMidway(t, e, th)
-	if e.openUploads() != 1 {
-		t.Fatalf("%d open uploads after the kill", e.openUploads())
-	}
 	e.vars["XDG_STATE_HOME"] = t.TempDir() // the journal is gone
-	before := th.parts.Load()
-	r := e.upload(f, "--dataset", "acceptance-dataset")
-	if r.code != 0 || !strings.Contains(r.stderr, "found in S3") {
-		t.Fatalf("re-run: exit %d\n%s", r.code, r.stderr)
-	}
-	second := th.parts.Load() - before
-	if missing := 8 - acked; second > missing {
-		t.Errorf("the re-run sent %d parts; only %d were missing", second, missing)
-	}
-	e.checkRegistered("acceptance-dataset", "big.bin", f)
-	if e.openUploads() != 0 || len(e.ckan.Resources("acceptance-dataset")) != 1 {
-		t.Errorf("open uploads %d, resources %d", e.openUploads(), len(e.ckan.Resources("acceptance-dataset")))
-	}
+	resumesSendingOnlyMissingParts(t, e, th, f, acked, "found in S3")
 }
 
 func TestKilledBeforeRegistration(t *testing.T) {

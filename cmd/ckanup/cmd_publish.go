@@ -329,10 +329,9 @@ func (r *publishRun) publishAll(ctx context.Context, pkgs []*datapackage.Package
 		}
 		n, err := r.publishOne(ctx, pkg)
 		if err != nil {
-			r.disp.pause()
-			fmt.Fprintf(o.Stderr, "ckanup: error: %v\n", err)
+			r.disp.logf("error: %v", err)
 			if h := hint.Of(err); h != "" {
-				fmt.Fprintf(o.Stderr, "ckanup: %s\n", h)
+				r.disp.logf("%s", h)
 			}
 			failed = append(failed, err)
 			continue
@@ -438,7 +437,7 @@ func (r *publishRun) printDataset(dr datasetRecord) {
 
 func (r *publishRun) printOutcome(oc *catalog.Outcome) {
 	if oc.Err != nil {
-		fmt.Fprintf(r.o.Stderr, "ckanup: error: %s: %v\n", oc.Name, oc.Err)
+		r.disp.logf("error: %s: %v", oc.Name, oc.Err)
 	}
 	if r.o.Output == "json" {
 		_ = json.NewEncoder(r.o.Stdout).Encode(oc)

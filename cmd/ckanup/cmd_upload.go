@@ -307,10 +307,17 @@ func (r *uploadRun) notef(format string, a ...any) {
 	fmt.Fprintf(r.o.Stderr, "ckanup: "+format+"\n", a...)
 }
 
+// logf reports a step with --verbose. While files are sent it goes through
+// the display, which serialises the writes of every goroutine.
 func (r *uploadRun) logf(format string, a ...any) {
-	if r.o.Global.Verbose {
-		fmt.Fprintf(r.o.Stderr, "ckanup: "+format+"\n", a...)
+	if !r.o.Global.Verbose {
+		return
 	}
+	if r.disp != nil {
+		r.disp.logf(format, a...)
+		return
+	}
+	fmt.Fprintf(r.o.Stderr, "ckanup: "+format+"\n", a...)
 }
 
 // resolveDataset finds the dataset and checks that the user may edit it.
@@ -435,11 +442,21 @@ func (r *uploadRun) uploadAll(ctx context.Context, items []*publish.Item) error 
 	return &exitError{code: code}
 }
 
+// errorf prints an error line on stderr, through the display while there is
+// one (other goroutines write their status lines through it too).
+func (r *uploadRun) errorf(format string, a ...any) {
+	if r.disp != nil {
+		r.disp.logf(format, a...)
+		return
+	}
+	fmt.Fprintf(r.o.Stderr, "ckanup: "+format+"\n", a...)
+}
+
 func (r *uploadRun) printRecord(rec *publish.Record) {
 	if rec.Err != nil {
-		fmt.Fprintf(r.o.Stderr, "ckanup: error: %s: %v\n", rec.File, rec.Err)
+		r.errorf("error: %s: %v", rec.File, rec.Err)
 		if h := hint.Of(rec.Err); h != "" {
-			fmt.Fprintf(r.o.Stderr, "ckanup: %s\n", h)
+			r.errorf("%s", h)
 		}
 	}
 	if r.o.Output == "json" {

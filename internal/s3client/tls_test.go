@@ -129,9 +129,20 @@ func TestProxyFromEnvironment(t *testing.T) {
 				http.Error(w, err.Error(), http.StatusBadGateway)
 				return
 			}
-			w.WriteHeader(http.StatusOK)
-			conn, _, _ := w.(http.Hijacker).Hijack()
-			go func() { io.Copy(up, conn); up.Close() }()
+			// Take the connection over before answering, so the answer is
+			// the only thing written on it before the tunnel, and read what
+			// the client sends through the server's buffer.
+			conn, rw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				up.Close()
+				return
+			}
+			if _, err := conn.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
+				conn.Close()
+				up.Close()
+				return
+			}
+			go func() { io.Copy(up, rw.Reader); up.Close() }()
 			io.Copy(conn, up)
 			conn.Close()
 		}))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -426,5 +427,35 @@ func TestUploadStreamFailureAborts(t *testing.T) {
 	var me *MultipartError
 	if !errors.As(err, &me) || !me.Aborted || len(fake.openUploads()) != 0 {
 		t.Fatalf("err %v, open %v", err, fake.openUploads())
+	}
+}
+
+// Without s3:ListBucket (dataset-scoped credentials), Amazon S3 answers a HEAD
+// of a missing key with a bare 403. The lookup for an earlier upload then finds
+// nothing and the upload goes on; credentials really refused fail on the
+// request that sends the file.
+func TestMatchTreatsBare403AsNothingVisible(t *testing.T) {
+	path, _ := writeFile(t, 1000)
+	fake := newFakeS3()
+	fake.fail = func(op string, _ int32, _ int) error {
+		if op == "HeadObject" {
+			return respErr(http.StatusForbidden, http.Header{"Date": {time.Now().UTC().Format(http.TimeFormat)}})
+		}
+		return nil
+	}
+	up := New(fake, testOptions())
+	job := Job{Path: path, Bucket: "b", Key: "k"}
+	if res, found, err := up.Match(context.Background(), job); err != nil || found || res != nil {
+		t.Fatalf("Match = %v, %v, %v; want nothing found and no error", res, found, err)
+	}
+	// A refusal with an error code (a body) is not hidden.
+	fake.fail = func(op string, _ int32, _ int) error {
+		if op == "HeadObject" {
+			return apiErr(http.StatusForbidden, "InvalidAccessKeyId")
+		}
+		return nil
+	}
+	if _, _, err := up.Match(context.Background(), job); err == nil {
+		t.Error("InvalidAccessKeyId on the lookup was taken for a missing object")
 	}
 }

@@ -119,14 +119,20 @@ func TestClockSkewFromDateHeader(t *testing.T) {
 	if !strings.Contains(err.Error(), "63 minutes behind") || IsAccessDenied(err) {
 		t.Errorf("message %q (auth %v)", err, IsAccessDenied(err))
 	}
-	// The same refusal with the server's clock in agreement is a refusal.
+	// The same refusal with the server's clock in agreement is no clock
+	// problem: on the lookup it means "nothing visible" (see
+	// TestMatchTreatsBare403AsNothingVisible), and the request that sends the
+	// file reports the refusal.
 	fake2 := newFakeS3()
 	fake2.fail = func(op string, _ int32, _ int) error {
 		return respErr(403, http.Header{"Date": {now.Add(time.Minute).Format(http.TimeFormat)}})
 	}
-	_, _, err = New(fake2, opts).Match(context.Background(), Job{Path: path, Bucket: "b", Key: "k"})
-	if !IsAccessDenied(err) || fake2.count("HeadObject") != 1 {
-		t.Errorf("err = %v after %d calls, want an auth error after 1", err, fake2.count("HeadObject"))
+	up := New(fake2, opts)
+	if _, found, err := up.Match(context.Background(), Job{Path: path, Bucket: "b", Key: "k"}); err != nil || found || fake2.count("HeadObject") != 1 {
+		t.Errorf("lookup: found=%v err=%v after %d calls, want nothing found after 1", found, err, fake2.count("HeadObject"))
+	}
+	if _, err := up.Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k"}); !IsAccessDenied(err) {
+		t.Errorf("upload: err = %v, want an auth error", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -40,7 +41,7 @@ func (u *Uploader) Match(ctx context.Context, job Job) (*Result, bool, error) {
 		return err
 	})
 	if err != nil {
-		if Classify(err) == KindNotFound {
+		if Classify(err) == KindNotFound || hiddenByPolicy(err) {
 			return nil, false, nil
 		}
 		return nil, false, fmt.Errorf("look for an earlier upload: %w", err)
@@ -141,4 +142,17 @@ func looksLikeMD5ETag(etag string) bool {
 		}
 	}
 	return true
+}
+
+// hiddenByPolicy reports a HeadObject refused with a bare 403. Amazon S3
+// answers 403, not 404, for a key that does not exist when the caller lacks
+// s3:ListBucket on the bucket (S3 API Reference, HeadObject, "Permissions").
+// Credentials from the token endpoint or --role-arn are confined to the
+// dataset's prefix by a session policy that grants no s3:ListBucket, so for
+// them a missing object always looks like this. Nothing can be matched then,
+// and the upload goes on: credentials that are really refused fail on the
+// PutObject or CreateMultipartUpload that follows, with S3's error code.
+func hiddenByPolicy(err error) bool {
+	code := APICode(err)
+	return HTTPStatus(err) == http.StatusForbidden && (code == "" || code == "Forbidden") && Classify(err) == KindAuth
 }

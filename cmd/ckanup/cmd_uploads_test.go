@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,11 @@ func TestUploadsListAndAbort(t *testing.T) {
 	}
 	if kept.Resumable != "yes" || kept.Parts < 1 || kept.Bytes < 5<<20 || !strings.Contains(kept.Resume, "ckanup upload --concurrency 1 "+f) {
 		t.Errorf("the interrupted upload: %+v", kept)
+	}
+	// The resume command starts where the upload started, so relative paths
+	// in it hold from any directory.
+	if wd, _ := os.Getwd(); !strings.HasPrefix(kept.Resume, "cd "+wd+" && ckanup ") {
+		t.Errorf("resume command %q does not start in %s", kept.Resume, wd)
 	}
 
 	r = e.run(ctx, "", "uploads", "list")

@@ -73,6 +73,9 @@ type Entry struct {
 	Updated   time.Time `json:"updated"`
 	// Args are the command-line arguments that resume the upload.
 	Args []string `json:"args,omitempty"`
+	// Dir is the working directory Args were given in (relative paths in
+	// them are relative to it).
+	Dir string `json:"dir,omitempty"`
 }
 
 // BytesDone is the size of the recorded parts.

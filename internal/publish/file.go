@@ -122,7 +122,7 @@ func (p *Publisher) stage(ctx context.Context, it *Item) (*staged, *Record) {
 		if entry == nil {
 			entry = &journal.Entry{Site: p.o.CKAN.SiteURL(), DatasetID: p.o.Dataset.ID, DatasetName: p.o.Dataset.Name,
 				ResourceID: it.ResourceID, ResourceName: it.File.Name, Bucket: p.o.Target.Bucket, Key: it.Key,
-				Endpoint: p.o.Target.Endpoint, File: state, Args: p.o.Args, Started: p.o.Now().UTC()}
+				Endpoint: p.o.Target.Endpoint, File: state, Args: p.o.Args, Dir: workDir(), Started: p.o.Now().UTC()}
 		} else if !entry.Completed {
 			job.Resume = resumeOf(entry)
 			p.o.Events.Notef("%s: resuming the interrupted upload %s (%s)", it.File.Path, entry.UploadID, describeEntry(entry))

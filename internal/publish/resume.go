@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -187,4 +188,13 @@ func shellQuote(s string) string {
 
 func describeEntry(e *journal.Entry) string {
 	return fmt.Sprintf("%d parts, %s already in S3", len(e.Parts), upload.FormatSize(e.BytesDone()))
+}
+
+// workDir is the process's working directory, "" when it cannot be read.
+func workDir() string {
+	d, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	return d
 }

@@ -116,6 +116,11 @@ func Uploads(ctx context.Context, api s3.ListPartsAPIClient, q UploadsQuery) ([]
 			}
 			info.JournalID, info.File, info.Dataset = l.ID, e.File.Path, e.DatasetName
 			info.Resume = ResumeCommand(e.Args)
+			if e.Dir != "" {
+				// Relative paths in the arguments are relative to where the
+				// upload started: resume from there, wherever this runs.
+				info.Resume = "cd " + shellQuote(e.Dir) + " && " + info.Resume
+			}
 			switch now, err := journal.StateOf(e.File.Path); {
 			case !info.InStore && e.Completed:
 				info.Resumable = "completed: re-run to register it"

@@ -356,6 +356,9 @@ stage "SeaweedFS: STS session policies"
 await_build "SeaweedFS weed" "$weed" "$weed_pid"
 CKANUP_IT_WEED="$weed" CKANUP_IT_REQUIRE_WEED=1 go test -race -count=1 -run 'TestSeaweedFS' ./cmd/ckanup
 
+stage "benchmark smoke: every client once on a tiny input, each object checked by SHA-256 (no timing)"
+go run ./bench -smoke
+
 stage "fuzz targets, $FUZZTIME each"
 for pkg in $(go list ./...); do
   for target in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do

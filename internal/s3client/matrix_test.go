@@ -96,6 +96,17 @@ func (f *failingParts) UploadPart(ctx context.Context, in *s3.UploadPartInput, o
 	return f.API.UploadPart(ctx, in, o...)
 }
 
+// countingHeads counts HeadObject calls.
+type countingHeads struct {
+	upload.API
+	n atomic.Int32
+}
+
+func (c *countingHeads) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	c.n.Add(1)
+	return c.API.HeadObject(ctx, in, o...)
+}
+
 // journal is a Recorder that keeps what a resume needs.
 type journal struct {
 	mu       sync.Mutex
@@ -141,7 +152,8 @@ func TestStoreMatrix(t *testing.T) {
 			opts := upload.Options{InitialInterval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond, RequestTimeout: time.Minute}
 			var fallbacks atomic.Int32
 			opts.OnChecksumFallback = func(upload.Checksum, upload.Checksum, error) { fallbacks.Add(1) }
-			up := upload.New(client, opts)
+			heads := &countingHeads{API: client}
+			up := upload.New(heads, opts)
 
 			small, smallData := randomFile(t, "small.csv", 4096, 11)
 			large, largeData := randomFile(t, "large.bin", 11<<20+7, 12)
@@ -150,9 +162,15 @@ func TestStoreMatrix(t *testing.T) {
 				data      []byte
 				parts     int
 			}{{small, "ds/small.csv", smallData, 1}, {large, "ds/large.bin", largeData, 3}} {
+				before := heads.n.Load()
 				res, err := up.Upload(ctx, upload.Job{Path: f.path, Bucket: b, Key: f.key})
 				if err != nil {
 					t.Fatalf("upload %s: %v", f.key, err)
+				}
+				// Every store here answers a PutObject with the MD5 of the
+				// bytes it received as ETag: that answer is the read-back.
+				if f.parts == 1 && heads.n.Load() != before {
+					t.Errorf("%s: %d HEAD read-backs after a single PutObject, want 0", f.key, heads.n.Load()-before)
 				}
 				if res.Parts != f.parts || res.ChecksumMode != m.wantMode {
 					t.Errorf("%s: %d parts in mode %s, want %d in %s", f.key, res.Parts, res.ChecksumMode, f.parts, m.wantMode)

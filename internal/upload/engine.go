@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -390,7 +391,7 @@ func (u *Uploader) single(ctx context.Context, job Job, body io.ReaderAt, size i
 	if src != nil {
 		c.recheck = func(ctx context.Context) error { return src.recheck(ctx, 1, 0, size, p.crc) }
 	}
-	var etag string
+	var answer *s3.PutObjectOutput
 	var mode Checksum
 	err := u.acquire(ctx, func() error {
 		return u.retry(ctx, c, func(actx context.Context) error {
@@ -411,7 +412,7 @@ func (u *Uploader) single(ctx context.Context, job Job, body io.ReaderAt, size i
 				}
 				return err
 			}
-			etag = aws.ToString(out.ETag)
+			answer = out
 			return nil
 		})
 	})
@@ -426,12 +427,15 @@ func (u *Uploader) single(ctx context.Context, job Job, body io.ReaderAt, size i
 		}
 	}
 	job.Observer.Transferred(size)
-	res := &Result{Bucket: job.Bucket, Key: job.Key, Size: size, SHA256: sha, PartSize: size, Parts: 1, ETag: etag, ChecksumMode: mode}
+	res := &Result{Bucket: job.Bucket, Key: job.Key, Size: size, SHA256: sha, PartSize: size, Parts: 1, ETag: aws.ToString(answer.ETag), ChecksumMode: mode}
 	switch mode {
 	case ChecksumCRC32C:
 		res.Checksum = crcBase64(p.crc)
 	case ChecksumCRC64NVME:
 		res.Checksum = crc64Base64(p.crc64)
+	}
+	if putVerified(mode, answer, p) {
+		return res, nil // the answer is the read-back: no HEAD
 	}
 	if err := u.verify(ctx, job, res, sums); err != nil {
 		return nil, &CompletedMismatchError{Bucket: job.Bucket, Key: job.Key, Err: err}
@@ -709,6 +713,37 @@ func (u *Uploader) complete(ctx context.Context, job Job, uploadID string, parts
 		return fmt.Errorf("complete multipart upload: %w", err)
 	}
 	return nil
+}
+
+// putVerified reports whether a PutObject answer shows that the store holds
+// exactly the bytes of part p, so that no HEAD read-back is needed. Evidence,
+// either of:
+//   - an ETag of the plain MD5 form equal to the MD5 of the bytes read: the
+//     store computed it from the bytes it received (S3 without SSE-KMS/SSE-C,
+//     versitygw, MinIO and moto do); equal MD5s mean equal bytes, so equal size;
+//   - where the ETag is not of the MD5 form (SSE-KMS), the CRC32C or CRC64NVME
+//     the store reports having verified, equal to the one sent (S3 refuses a
+//     body whose checksum differs: "Checking object integrity").
+//
+// An echoed checksum alone is not trusted beside an MD5-form ETag that differs
+// (moto echoes the header it was sent without checking it; SSE-C gives an ETag
+// of the same form that is not the MD5). Anything else — an answer without
+// either, a different value — leaves the HEAD read-back to decide.
+func putVerified(mode Checksum, out *s3.PutObjectOutput, p partSum) bool {
+	if out == nil {
+		return false
+	}
+	etag := strings.Trim(aws.ToString(out.ETag), `"`)
+	if looksLikeMD5ETag(etag) {
+		return !strings.Contains(etag, "-") && p.md5 != nil && etag == hex.EncodeToString(p.md5)
+	}
+	switch mode {
+	case ChecksumCRC32C:
+		return aws.ToString(out.ChecksumCRC32C) == crcBase64(p.crc)
+	case ChecksumCRC64NVME:
+		return aws.ToString(out.ChecksumCRC64NVME) == crc64Base64(p.crc64)
+	}
+	return false
 }
 
 // verify reads the object's size and checksum back and compares them with what

@@ -459,3 +459,59 @@ func TestMatchTreatsBare403AsNothingVisible(t *testing.T) {
 		t.Error("InvalidAccessKeyId on the lookup was taken for a missing object")
 	}
 }
+
+// A PutObject answer that shows the store holds the file's bytes — an MD5 ETag
+// equal to the file's MD5, or (with an ETag that is not an MD5, as under
+// SSE-KMS) the CRC32C sent — replaces the HEAD read-back; an answer with
+// nothing comparable keeps it.
+func TestSinglePutAnswerIsTheReadBack(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		mode          Checksum
+		md5ETag, echo bool
+		want          []string
+	}{
+		{"crc32c, MD5 ETag", ChecksumCRC32C, true, false, []string{"PutObject"}},
+		{"md5, MD5 ETag", ChecksumMD5, true, false, []string{"PutObject"}},
+		{"off, MD5 ETag", ChecksumOff, true, false, []string{"PutObject"}},
+		{"crc32c, CRC32C echoed, ETag not an MD5", ChecksumCRC32C, false, true, []string{"PutObject"}},
+		{"crc32c, nothing comparable", ChecksumCRC32C, false, false, []string{"PutObject", "HeadObject"}},
+		{"md5, ETag not an MD5", ChecksumMD5, false, false, []string{"PutObject", "HeadObject"}},
+		{"md5, CRC32C echoed but not sent", ChecksumMD5, false, true, []string{"PutObject", "HeadObject"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path, data := writeFile(t, 100*1024)
+			fake := newFakeS3()
+			fake.putMD5ETag, fake.putEcho = tc.md5ETag, tc.echo
+			opts := testOptions()
+			opts.Checksum = tc.mode
+			res, err := New(fake, opts).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fake.ops(); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("calls %v, want %v", got, tc.want)
+			}
+			if res.Size != int64(len(data)) || res.SHA256 != sha(data) || res.ChecksumMode != tc.mode || res.ETag == "" {
+				t.Errorf("result %+v", res)
+			}
+		})
+	}
+}
+
+// A lenient store (as moto) that echoes the CRC32C it was sent without
+// checking it cannot vouch for the bytes: when its MD5 ETag differs from the
+// file's, the HEAD read-back still runs and finds the short object.
+func TestSinglePutEchoNotTrustedOverDifferentMD5(t *testing.T) {
+	path, _ := writeFile(t, 100*1024)
+	fake := newFakeS3()
+	fake.putMD5ETag, fake.putEcho = true, true
+	fake.putStore = func(b []byte) []byte { return b[:len(b)-1] }
+	_, err := New(fake, testOptions()).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k"})
+	if !errors.Is(err, ErrVerify) {
+		t.Fatalf("err = %v, want ErrVerify", err)
+	}
+	if got, want := fake.ops(), []string{"PutObject", "HeadObject"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+}

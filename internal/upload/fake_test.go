@@ -2,6 +2,8 @@ package upload
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -39,6 +41,13 @@ type fakeS3 struct {
 	listNoChecksums bool
 	// listPage overrides ListParts entirely (paging tests).
 	listPage func(in *s3.ListPartsInput) (*s3.ListPartsOutput, error)
+	// putMD5ETag makes PutObject answer with the MD5 of the stored bytes as
+	// ETag (as S3 without SSE-KMS does), putEcho with the CRC32C it was sent.
+	putMD5ETag, putEcho bool
+	// putStore, when set, makes PutObject lenient (as moto): no CRC32C check,
+	// and the bytes stored are putStore(received), the stored checksum the
+	// one sent.
+	putStore func([]byte) []byte
 }
 
 type fakeObject struct {
@@ -111,13 +120,24 @@ func (f *fakeS3) PutObject(ctx context.Context, in *s3.PutObjectInput, _ ...func
 	if int64(len(b)) != aws.ToInt64(in.ContentLength) {
 		return nil, apiErr(400, "IncompleteBody")
 	}
-	if c := aws.ToString(in.ChecksumCRC32C); c != "" && c != crcOf(b) {
+	checksum := crcOf(b)
+	if f.putStore != nil {
+		b, checksum = f.putStore(b), aws.ToString(in.ChecksumCRC32C)
+	} else if c := aws.ToString(in.ChecksumCRC32C); c != "" && c != crcOf(b) {
 		return nil, apiErr(400, "BadDigest")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.objects[aws.ToString(in.Key)] = &fakeObject{data: b, meta: in.Metadata, checksum: crcOf(b), full: true}
-	return &s3.PutObjectOutput{ETag: aws.String(`"etag"`)}, nil
+	f.objects[aws.ToString(in.Key)] = &fakeObject{data: b, meta: in.Metadata, checksum: checksum, full: true}
+	out := &s3.PutObjectOutput{ETag: aws.String(`"etag"`)}
+	if f.putMD5ETag {
+		sum := md5.Sum(b)
+		out.ETag = aws.String(`"` + hex.EncodeToString(sum[:]) + `"`)
+	}
+	if f.putEcho {
+		out.ChecksumCRC32C = in.ChecksumCRC32C
+	}
+	return out, nil
 }
 
 func (f *fakeS3) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, _ ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {

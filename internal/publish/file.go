@@ -91,9 +91,11 @@ func (p *Publisher) stage(ctx context.Context, it *Item) (*staged, *Record) {
 		return st, nil
 	}
 
+	// ListPrefix: the look for an earlier upload lists the dataset's prefix
+	// once per run instead of a HEAD per new file (upload.Uploader.Match).
 	job := upload.Job{
 		Path: it.File.Path, Bucket: p.o.Target.Bucket, Key: it.Key, ContentType: it.Mimetype, Observer: prog,
-		Metadata: p.objectMetadata(it),
+		Metadata: p.objectMetadata(it), ListPrefix: p.o.Target.DatasetPrefix,
 	}
 	if it.Resource != nil && !p.o.Force {
 		res, why, err := p.skipOrWhy(ctx, it, job)

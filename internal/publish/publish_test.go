@@ -3,6 +3,7 @@ package publish
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -36,7 +37,10 @@ type env struct {
 	journal *journal.Store
 
 	mu       sync.Mutex
-	requests map[string]int // "PUT", "POST", "HEAD", …
+	requests map[string]int // "PUT", "POST", "HEAD", …; "LIST" for ListObjectsV2
+	// refuseList answers ListObjectsV2 with 403, as a bucket policy
+	// without s3:ListBucket does.
+	refuseList bool
 }
 
 func newEnv(t *testing.T) *env {
@@ -57,7 +61,17 @@ func newEnv(t *testing.T) *env {
 	ss := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		e.requests[r.Method]++
+		list := r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2"
+		if list {
+			e.requests["LIST"]++
+		}
+		refuse := e.refuseList
 		e.mu.Unlock()
+		if list && refuse {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`))
+			return
+		}
 		st.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ss.Close)
@@ -262,5 +276,43 @@ func TestResumeCommandQuotes(t *testing.T) {
 	got := ResumeCommand([]string{"upload", "my file.csv", "--dataset", "it's"})
 	if want := `ckanup upload 'my file.csv' --dataset 'it'\''s'`; got != want {
 		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+// New small files cost one PutObject each: the look for an earlier upload is
+// one listing of the dataset's prefix for the run, and the PutObject answer is
+// the read-back. Where listing is refused, each file gets its HEAD again (one
+// refused listing per run), and a re-run still finds and skips every file.
+func TestSmallFilesRequests(t *testing.T) {
+	for _, refused := range []bool{false, true} {
+		e := newEnv(t)
+		e.refuseList = refused
+		dir := t.TempDir()
+		var files []File
+		for i := range 5 {
+			files = append(files, writeFile(t, dir, fmt.Sprintf("f%d.csv", i), 1000+i, uint64(10+i)))
+		}
+		recs := e.run("acceptance-dataset", Options{}, files...)
+		for _, r := range recs {
+			if r.Status != StatusCreated || !r.Uploaded || r.Err != nil {
+				t.Fatalf("refused=%v: %+v", refused, r)
+			}
+		}
+		wantHeads := 0
+		if refused {
+			wantHeads = len(files)
+		}
+		if e.sent("PUT") != len(files) || e.sent("HEAD") != wantHeads || e.sent("LIST") != 1 {
+			t.Errorf("refused=%v: %d PUT, %d HEAD, %d listings; want %d, %d, 1", refused, e.sent("PUT"), e.sent("HEAD"), e.sent("LIST"), len(files), wantHeads)
+		}
+		recs = e.run("acceptance-dataset", Options{}, files...)
+		for _, r := range recs {
+			if r.Status != StatusSkipped {
+				t.Errorf("refused=%v: re-run: %+v", refused, r)
+			}
+		}
+		if e.sent("PUT") != len(files) {
+			t.Errorf("refused=%v: the re-run sent %d PUTs", refused, e.sent("PUT")-len(files))
+		}
 	}
 }

@@ -136,6 +136,10 @@ type Job struct {
 	Resume *Resume
 	// Recorder hears what a later run needs to resume this upload (optional).
 	Recorder Recorder
+	// ListPrefix, when set and a prefix of Key, lets Match list the objects
+	// under it once per Uploader (shared by every Match with the same bucket
+	// and prefix) and HEAD only keys that are listed with the file's size.
+	ListPrefix string
 }
 
 // Result describes a verified object.
@@ -169,6 +173,9 @@ type Uploader struct {
 	maxParts int // MaxParts; smaller in tests
 	// fellBack is set once ChecksumAuto fell back to ChecksumMD5.
 	fellBack atomic.Bool
+	// listings holds one listing per bucket and prefix (see Match).
+	listMu   sync.Mutex
+	listings map[string]*listing
 }
 
 // New returns an Uploader calling api.

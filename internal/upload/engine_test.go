@@ -515,3 +515,60 @@ func TestSinglePutEchoNotTrustedOverDifferentMD5(t *testing.T) {
 		t.Errorf("calls %v, want %v", got, want)
 	}
 }
+
+// With ListPrefix, one listing of the prefix (every page) serves every Match
+// of the Uploader: a HEAD goes only to a key listed with the file's size. A
+// refused listing is tried once; each Match then sends its HEAD. The answers
+// are the same either way.
+func TestMatchListsPrefixOnce(t *testing.T) {
+	for _, refused := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refused=%v", refused), func(t *testing.T) {
+			dir := t.TempDir()
+			file := func(name string, n int) string {
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, bytes.Repeat([]byte(name), n), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			a, b, z := file("a", 1000), file("b", 1000), file("z", 10)
+			fake := newFakeS3()
+			earlier := New(fake, testOptions()) // an earlier run
+			for key, path := range map[string]string{"ds/a": a, "ds/b": b, "ds/z": z, "other/a": a} {
+				if _, err := earlier.Upload(context.Background(), Job{Path: path, Bucket: "b", Key: key}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b2 := file("b2", 700) // ds/b holds 1000 bytes
+			fake.listRefused = refused
+			fake.calls = nil
+			up := New(fake, testOptions())
+			jobs := []struct {
+				key, path string
+				found     bool
+			}{{"ds/a", a, true}, {"ds/b", b2, false}, {"ds/c", a, false}, {"ds/d", b, false}, {"other/a", a, true}}
+			var wg sync.WaitGroup
+			for _, j := range jobs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, found, err := up.Match(context.Background(), Job{Path: j.path, Bucket: "b", Key: j.key, ListPrefix: "ds/"})
+					if err != nil || found != j.found {
+						t.Errorf("Match %s: found=%v err=%v, want found=%v", j.key, found, err, j.found)
+					}
+				}()
+			}
+			wg.Wait()
+			wantLists, wantHeads := 2, 2 // 3 objects under ds/ at two a page; HEAD of ds/a and other/a (outside the prefix)
+			if refused {
+				wantLists, wantHeads = 1, len(jobs)
+			}
+			if got := fake.count("ListObjectsV2"); got != wantLists {
+				t.Errorf("%d ListObjectsV2 calls, want %d", got, wantLists)
+			}
+			if got := fake.count("HeadObject"); got != wantHeads {
+				t.Errorf("%d HeadObject calls, want %d", got, wantHeads)
+			}
+		})
+	}
+}

@@ -48,6 +48,8 @@ type fakeS3 struct {
 	// and the bytes stored are putStore(received), the stored checksum the
 	// one sent.
 	putStore func([]byte) []byte
+	// listRefused makes ListObjectsV2 answer 403 AccessDenied.
+	listRefused bool
 }
 
 type fakeObject struct {
@@ -306,3 +308,31 @@ func (f *fakeS3) openUploads() []string {
 var _ API = (*fakeS3)(nil)
 
 func atomicAdd(p *int32, d int32) { atomic.AddInt32(p, d) }
+
+// ListObjectsV2 lists the objects under the prefix in key order, two a page.
+func (f *fakeS3) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	if _, err := f.record("ListObjectsV2", 0); err != nil {
+		return nil, err
+	}
+	if f.listRefused {
+		return nil, apiErr(403, "AccessDenied")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var keys []string
+	for k := range f.objects {
+		if strings.HasPrefix(k, aws.ToString(in.Prefix)) && k > aws.ToString(in.ContinuationToken) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	out := &s3.ListObjectsV2Output{}
+	for i, k := range keys {
+		if i == 2 {
+			out.IsTruncated, out.NextContinuationToken = aws.Bool(true), aws.String(keys[1])
+			break
+		}
+		out.Contents = append(out.Contents, types.Object{Key: aws.String(k), Size: aws.Int64(int64(len(f.objects[k].data)))})
+	}
+	return out, nil
+}

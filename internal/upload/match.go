@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -21,9 +23,30 @@ import (
 // MD5-based ETag (an ETag that is not an MD5, as with SSE-KMS, never matches,
 // so the file is sent again). It reads the file once when the size matches,
 // stops within 1 MiB of a cancellation, and sends nothing.
+//
+// With job.ListPrefix set, the first Match under that prefix lists it
+// (ListObjectsV2, every page); every Match of the Uploader then answers "not
+// there" without a request for a key the listing does not hold, or holds with
+// another size than the file's, and sends the HEAD only for the others. A
+// listing that fails (credentials from a token endpoint may not list the
+// bucket: see internal/scope) is tried once per prefix; Match then sends a HEAD
+// per key, as without ListPrefix. The listing is a snapshot of the run's
+// start: an object written later by another process is not seen, and its
+// file is sent again, never skipped wrongly.
 func (u *Uploader) Match(ctx context.Context, job Job) (*Result, bool, error) {
 	if job.Observer == nil {
 		job.Observer = NopObserver{}
+	}
+	if job.ListPrefix != "" && strings.HasPrefix(job.Key, job.ListPrefix) {
+		if sizes, ok := u.listed(ctx, job.Bucket, job.ListPrefix); ok {
+			size, there := sizes[job.Key]
+			if !there {
+				return nil, false, nil
+			}
+			if fi, err := os.Stat(job.Path); err == nil && fi.Size() != size {
+				return nil, false, nil
+			}
+		}
 	}
 	var out *s3.HeadObjectOutput
 	var mode Checksum
@@ -124,6 +147,54 @@ func (u *Uploader) Match(ctx context.Context, job Job) (*Result, bool, error) {
 		res.ChecksumMode = ChecksumMD5
 	}
 	return res, true, nil
+}
+
+// maxListed bounds a listing kept in memory (about 100 bytes a key); a
+// prefix holding more is not listed, and Match sends a HEAD per key.
+const maxListed = 100_000
+
+// listing is one ListObjectsV2 listing of a prefix: object key → size.
+type listing struct {
+	once  sync.Once
+	sizes map[string]int64
+	ok    bool
+}
+
+// listed returns the objects under prefix in bucket (key → size), listed once
+// per Uploader, and false when the listing failed, was refused, was not
+// possible (the API cannot list) or was larger than maxListed.
+func (u *Uploader) listed(ctx context.Context, bucket, prefix string) (map[string]int64, bool) {
+	lister, can := u.api.(s3.ListObjectsV2APIClient)
+	if !can {
+		return nil, false
+	}
+	u.listMu.Lock()
+	if u.listings == nil {
+		u.listings = map[string]*listing{}
+	}
+	l := u.listings[bucket+"\x00"+prefix]
+	if l == nil {
+		l = &listing{}
+		u.listings[bucket+"\x00"+prefix] = l
+	}
+	u.listMu.Unlock()
+	l.once.Do(func() {
+		sizes := map[string]int64{}
+		pages := s3.NewListObjectsV2Paginator(lister, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+		for pages.HasMorePages() {
+			actx, cancel := context.WithTimeout(ctx, u.callTimeout())
+			page, err := pages.NextPage(actx)
+			cancel()
+			if err != nil || len(sizes)+len(page.Contents) > maxListed {
+				return
+			}
+			for _, o := range page.Contents {
+				sizes[aws.ToString(o.Key)] = aws.ToInt64(o.Size)
+			}
+		}
+		l.sizes, l.ok = sizes, true
+	})
+	return l.sizes, l.ok
 }
 
 // looksLikeMD5ETag reports an ETag of the form S3 gives objects stored

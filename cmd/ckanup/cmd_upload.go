@@ -14,6 +14,7 @@ import (
 	"github.com/ckanup/ckanup/internal/hint"
 	"github.com/ckanup/ckanup/internal/journal"
 	"github.com/ckanup/ckanup/internal/publish"
+	"github.com/ckanup/ckanup/internal/s3client"
 	"github.com/ckanup/ckanup/internal/upload"
 	"github.com/spf13/cobra"
 )
@@ -279,7 +280,7 @@ func (r *uploadRun) publisher(ctx context.Context, partSize int64, jr *uploadJou
 	engine, err := o.S3.engineOptions(o.Deps, upload.Options{
 		PartSize: partSize, Concurrency: o.Concurrency, MaxAttempts: o.Retries, MaxRetryTime: o.RetryMaxTime,
 		RequestTimeout: o.RequestTimeout, KeepOnFailure: !o.NoResume,
-		RefreshCredentials: r.source.Invalidate,
+		RefreshCredentials: r.source.Invalidate, SignedPayloads: s3client.SignsPayloads(r.target),
 	}, r.notef)
 	if err != nil {
 		return nil, err

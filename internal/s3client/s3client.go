@@ -88,11 +88,19 @@ func New(cfg aws.Config, t creds.Target, optFns ...func(*s3.Options)) *s3.Client
 		o.Retryer = aws.NopRetryer{}
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		if t.Endpoint == "" || strings.HasPrefix(t.Endpoint, "https://") {
+		if !SignsPayloads(t) {
 			o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 		}
 	}, Configure(t)}
 	return s3.NewFromConfig(cfg, append(fns, optFns...)...)
+}
+
+// SignsPayloads reports whether a client built by New for t signs each request
+// body's SHA-256 (SigV4): over plain HTTP it does; over TLS (an https://
+// endpoint or AWS's own) it sends UNSIGNED-PAYLOAD. upload.Options.SignedPayloads
+// takes this value, so the engine hands the signer the hashes of its read pass.
+func SignsPayloads(t creds.Target) bool {
+	return t.Endpoint != "" && !strings.HasPrefix(t.Endpoint, "https://")
 }
 
 // ObjectURL is the URL of bucket/key as a client built by New(cfg, t)

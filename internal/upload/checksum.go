@@ -71,6 +71,7 @@ type partSum struct {
 	crc       uint32 // CRC32C
 	crc64     uint64 // CRC64NVME
 	md5       []byte // only when the sums were asked for MD5
+	sha256    []byte // only when the sums were asked for part SHA-256s
 }
 
 // crcBase64 encodes a CRC32C the way S3's x-amz-checksum-crc32c header carries it.
@@ -120,6 +121,9 @@ type fileSums struct {
 	parts   []uint32
 	parts64 []uint64
 	partMD5 [][]byte
+	// partSHA asks for each part's SHA-256 (partSum.sha256), for a client
+	// that signs payloads (see Options.SignedPayloads).
+	partSHA bool
 }
 
 // newFileSums prepares the sums of a file of parts parts. CRC32C and SHA-256
@@ -166,6 +170,10 @@ func (s *fileSums) add(data []byte) partSum {
 		p.md5 = m[:]
 		s.md5.Write(data)
 		s.partMD5 = append(s.partMD5, p.md5)
+	}
+	if s.partSHA {
+		h := sha256.Sum256(data)
+		p.sha256 = h[:]
 	}
 	return p
 }
@@ -221,7 +229,7 @@ func sumPart(ctx context.Context, r io.ReaderAt, n int, off, size int64, s *file
 	crc := crc32.New(castagnoli)
 	ws := []io.Writer{crc}
 	var c64 hash.Hash64
-	var m hash.Hash
+	var m, sh hash.Hash
 	if s != nil {
 		ws = append(ws, s.sha, s.full)
 		if s.full64 != nil {
@@ -231,6 +239,10 @@ func sumPart(ctx context.Context, r io.ReaderAt, n int, off, size int64, s *file
 		if s.md5 != nil {
 			m = md5.New()
 			ws = append(ws, m, s.md5)
+		}
+		if s.partSHA {
+			sh = sha256.New()
+			ws = append(ws, sh)
 		}
 	}
 	got, err := io.CopyBuffer(io.MultiWriter(ws...), ctxReader{ctx, io.NewSectionReader(r, off, size)}, buf)
@@ -253,6 +265,9 @@ func sumPart(ctx context.Context, r io.ReaderAt, n int, off, size int64, s *file
 		if m != nil {
 			p.md5 = m.Sum(nil)
 			s.partMD5[n-1] = p.md5
+		}
+		if sh != nil {
+			p.sha256 = sh.Sum(nil)
 		}
 	}
 	return p, nil

@@ -16,8 +16,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/sync/errgroup"
 )
@@ -60,6 +63,11 @@ type Options struct {
 	OnChecksumFallback func(from, to Checksum, cause error)
 	// Now is the clock (for clock-skew detection and durations). Default time.Now.
 	Now func() time.Time
+	// SignedPayloads says the client signs each request body with SigV4
+	// (plain HTTP; over HTTPS ckanup sends UNSIGNED-PAYLOAD). The read pass
+	// then also computes each part's SHA-256 and hands it to the signer, which
+	// otherwise reads and hashes every body a second time.
+	SignedPayloads bool
 }
 
 func (o Options) withDefaults() Options {
@@ -391,6 +399,9 @@ func (u *Uploader) single(ctx context.Context, job Job, body io.ReaderAt, size i
 	}
 	sha := sums.SHA256()
 	p := partSum{n: 1, size: size, crc: sums.parts[0], md5: sums.partMD5[0]}
+	if u.opts.SignedPayloads { // the body is the whole file: its SHA-256 is the one read
+		p.sha256 = sums.sha.Sum(nil)
+	}
 	if sums.full64 != nil {
 		p.crc64 = sums.parts64[0]
 	}
@@ -412,7 +423,7 @@ func (u *Uploader) single(ctx context.Context, job Job, body io.ReaderAt, size i
 				Metadata:      u.metadata(job, map[string]string{MetaSHA256: sha}),
 			}
 			protect(mode, p, &in.ChecksumAlgorithm, &in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5)
-			out, err := u.api.PutObject(actx, in)
+			out, err := u.api.PutObject(actx, in, payloadHash(p.sha256)...)
 			if err != nil {
 				if u.refused(err, mode) {
 					return errSendAgain{err}
@@ -486,6 +497,7 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 	}()
 
 	sums := newFileSums(plan.Parts, mode.get())
+	sums.partSHA = u.opts.SignedPayloads
 	completed := make([]types.CompletedPart, plan.Parts)
 	var sent atomic.Int64
 	var stopped atomic.Bool
@@ -673,7 +685,7 @@ func (u *Uploader) sendPart(ctx context.Context, job Job, uploadID string, p par
 			ContentLength: aws.Int64(p.size),
 		}
 		protect(m, p, &in.ChecksumAlgorithm, &in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ContentMD5)
-		out, err := u.api.UploadPart(actx, in)
+		out, err := u.api.UploadPart(actx, in, payloadHash(p.sha256)...)
 		if err != nil {
 			return err
 		}
@@ -720,6 +732,33 @@ func (u *Uploader) complete(ctx context.Context, job Job, uploadID string, parts
 		return fmt.Errorf("complete multipart upload: %w", err)
 	}
 	return nil
+}
+
+// payloadHash returns the client option that hands SigV4 the SHA-256 of the
+// request body computed in the read pass (none when sum is nil). The signer
+// reads and hashes the body only when no hash was set before it runs (SDK
+// aws/signer/v4 ComputePayloadSHA256); the value goes into the signature and
+// x-amz-content-sha256, so a body that differs from what was read is refused
+// by S3 (XAmzContentSHA256Mismatch), as before. Over HTTPS it sets nothing:
+// the client then sends UNSIGNED-PAYLOAD.
+func payloadHash(sum []byte) []func(*s3.Options) {
+	if sum == nil {
+		return nil
+	}
+	h := hex.EncodeToString(sum)
+	mw := middleware.FinalizeMiddlewareFunc("ckanupPayloadHash", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		if req, ok := in.Request.(*smithyhttp.Request); ok && !req.IsHTTPS() {
+			ctx = v4.SetPayloadHash(ctx, h)
+		}
+		return next.HandleFinalize(ctx, in)
+	})
+	return []func(*s3.Options){func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			// Right after the endpoint is resolved (the URL's scheme is
+			// known), before the payload hash middleware.
+			return st.Finalize.Insert(mw, "ResolveEndpointV2", middleware.After)
+		})
+	}}
 }
 
 // putVerified reports whether a PutObject answer shows that the store holds

@@ -81,6 +81,7 @@ func (u *Uploader) streamMultipart(ctx context.Context, r io.Reader, first []byt
 		free <- nil // allocated on first use
 	}
 	sums := newFileSums(0, mode.get())
+	sums.partSHA = u.opts.SignedPayloads
 	var mu sync.Mutex
 	var completed []types.CompletedPart
 	var total atomic.Int64

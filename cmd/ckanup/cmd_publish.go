@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"sort"
 	"strings"
 	"time"
@@ -174,6 +175,8 @@ func loadPackages(paths []string) ([]*datapackage.Package, error) {
 		switch {
 		case errors.As(err, &fe):
 			return nil, &usageError{hint.With(err, "fix the descriptor; the format by example: docs/publish.md")}
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, failure.Wrap(failure.NotFound, fmt.Errorf("data package %s: %w", arg, err))
 		case err != nil:
 			return nil, failure.Wrap(failure.Usage, fmt.Errorf("data package %s: %w", arg, err))
 		}
@@ -213,6 +216,8 @@ func (r *publishRun) planDataset(ctx context.Context, pkg *datapackage.Package) 
 		if _, err := publish.CheckEditable(ctx, r.client, r.user, d); err != nil {
 			return nil, err
 		}
+	} else if _, err := publish.CheckCanCreateIn(ctx, r.client, r.user, r.o.Org); err != nil {
+		return nil, fmt.Errorf("%s: create dataset %s: %w", pkg.File, pkg.Name, err)
 	}
 	return p, nil
 }

@@ -247,7 +247,10 @@ func TestPublishBadDescriptors(t *testing.T) {
 	}{
 		{"bad name", map[string]any{"name": "Air Quality", "resources": []any{map[string]any{"path": "a.csv"}}}, nil, exitUsage, "datapackage.json: name: "},
 		{"bad path", map[string]any{"name": "ab", "resources": []any{map[string]any{"path": "../a.csv"}}}, nil, exitUsage, "datapackage.json: resources[0].path: "},
-		{"missing file", map[string]any{"name": "acceptance-dataset", "resources": []any{map[string]any{"path": "nope.csv"}}}, nil, exitUsage, "resources[0].path: "},
+		{"missing file", map[string]any{"name": "acceptance-dataset", "resources": []any{map[string]any{"path": "nope.csv"}}}, nil, exitNotFound, "resources[0].path: "},
+		{"missing file, plan", map[string]any{"name": "acceptance-dataset", "resources": []any{map[string]any{"path": "nope.csv"}}}, []string{"--plan"}, exitNotFound, "nope.csv does not exist"},
+		{"unknown org", map[string]any{"name": "brand-new", "resources": []any{map[string]any{"path": "https://x.org/a"}}}, []string{"--org", "no-such-org", "--plan"}, exitNotFound, `no organization "no-such-org"`},
+		{"org without rights", map[string]any{"name": "brand-new", "resources": []any{map[string]any{"path": "https://x.org/a"}}}, []string{"--org", "other-org"}, exitNotFound, "may create datasets in: "},
 		{"no org", map[string]any{"name": "brand-new", "resources": []any{map[string]any{"path": "https://x.org/a"}}}, nil, exitUsage, "--org"},
 		{"not editable", map[string]any{"name": "other-dataset", "resources": []any{map[string]any{"path": "https://x.org/a"}}}, nil, exitAuth, "not allowed to edit"},
 		{"shard without count", map[string]any{"name": "ab", "resources": []any{map[string]any{"path": "https://x.org/a"}}}, []string{"--shard", "3"}, exitUsage, "I/N"},
@@ -267,6 +270,10 @@ func TestPublishBadDescriptors(t *testing.T) {
 	}
 	if e.writeCalls() != 0 {
 		t.Errorf("%d CKAN writes", e.writeCalls())
+	}
+	// A data package that does not exist is not found, like a missing file.
+	if r := e.publish(filepath.Join(t.TempDir(), "nodir")); r.code != exitNotFound {
+		t.Errorf("missing data package: exit %d\n%s", r.code, r.stderr)
 	}
 
 	// One data package publishes, the other may not be edited: partial, the

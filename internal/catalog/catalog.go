@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"slices"
@@ -123,8 +124,9 @@ type Options struct {
 // PlanDataset compares a data package with the dataset CKAN holds under its
 // name. It reads local files (stat; with HashFiles also the SHA-256 when the
 // size agrees with the resource's) but changes nothing. Errors: a missing dataset without
-// Options.Org (failure.Usage), a missing local file (failure.Usage, naming
-// the descriptor and the field), CKAN errors.
+// Options.Org (failure.Usage), a missing local file (failure.NotFound, naming
+// the descriptor and the field; another unreadable path is failure.Usage),
+// CKAN errors.
 func PlanDataset(ctx context.Context, c CKAN, pkg *datapackage.Package, o Options) (*Plan, error) {
 	p := &Plan{Type: "plan", Descriptor: pkg.File, Dataset: pkg.Name, Package: pkg, Organization: o.Org}
 	d, err := c.PackageShow(ctx, pkg.Name)
@@ -287,8 +289,13 @@ func planResource(pkg *datapackage.Package, r *datapackage.Resource, d *ckan.Dat
 			if err == nil {
 				err = errors.New("not a regular file")
 			}
-			return nil, failure.Wrap(failure.Usage, &datapackage.FieldError{File: pkg.File,
-				Field: fmt.Sprintf("resources[%d].path", r.Index), Msg: fmt.Sprintf("%s: %v", rp.Source, err)})
+			kind, msg := failure.Usage, fmt.Sprintf("%s: %v", rp.Source, err)
+			if errors.Is(err, fs.ErrNotExist) {
+				kind, msg = failure.NotFound, fmt.Sprintf("%s does not exist", rp.Source)
+			}
+			return nil, failure.Wrap(kind, hint.With(&datapackage.FieldError{File: pkg.File,
+				Field: fmt.Sprintf("resources[%d].path", r.Index), Msg: msg},
+				"a local path is relative to the descriptor's directory; fix the path or the file (docs/publish.md)"))
 		}
 		rp.Size = fi.Size()
 	}

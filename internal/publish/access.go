@@ -127,3 +127,30 @@ func Credentials(ctx context.Context, o CredentialsOptions) (*creds.Source, erro
 	assumed.Target.DatasetPrefix = prefix
 	return assumed, nil
 }
+
+// CheckCanCreateIn checks that user may create datasets in the organization
+// ref (name or id), as organization_list_for_user with permission
+// create_dataset lists them (a sysadmin is listed every organization). An
+// organization that does not exist, or where the user may not create
+// datasets, is a failure.NotFound error with a hint: the two look alike to a
+// caller, and both are settled by naming another organization.
+func CheckCanCreateIn(ctx context.Context, c *ckan.Client, user *ckan.User, ref string) (*ckan.Organization, error) {
+	orgs, err := c.OrganizationsForUser(ctx, "create_dataset")
+	if err != nil {
+		return nil, fmt.Errorf("list the organizations user %s may create datasets in: %w", user.Name, err)
+	}
+	var names []string
+	for i, o := range orgs {
+		if o.Name == ref || o.ID == ref {
+			return &orgs[i], nil
+		}
+		names = append(names, o.Name)
+	}
+	where := "none"
+	if len(names) > 0 {
+		where = strings.Join(names, ", ")
+	}
+	return nil, hint.With(failure.Wrap(failure.NotFound,
+		fmt.Errorf("no organization %q on %s in which user %s may create datasets", ref, c.SiteURL(), user.Name)),
+		"check --org (an organization's name or id); user "+user.Name+" may create datasets in: "+where)
+}

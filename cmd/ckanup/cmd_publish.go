@@ -332,7 +332,11 @@ func (r *publishRun) publishAll(ctx context.Context, pkgs []*datapackage.Package
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		counted := r.sum.datasets()
 		n, err := r.publishOne(ctx, pkg)
+		if err != nil && r.sum.datasets() == counted {
+			r.sum.addDataset(publish.StatusFailed) // failed before its dataset was reported
+		}
 		if err != nil {
 			r.disp.logf("error: %v", err)
 			if h := hint.Of(err); h != "" {
@@ -397,6 +401,7 @@ func (r *publishRun) publishOne(ctx context.Context, pkg *datapackage.Package) (
 				dr.Status, dr.Error = publish.StatusFailed, err.Error()
 			}
 			r.printDataset(dr)
+			r.sum.addDataset(dr.Status)
 		},
 		OnRecord: func(rec *publish.Record) {
 			r.disp.pause()

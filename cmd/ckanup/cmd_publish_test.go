@@ -84,7 +84,7 @@ func TestPublishCreatesThenChangesNothing(t *testing.T) {
 	// The last record sums the files up: two uploaded (the link is no file).
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	var sum summary
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" || sum.Created != 2 || sum.Failed != 0 || sum.BytesSent != 3000+11<<20 {
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum.Type != "summary" || sum.Created != 2 || sum.Failed != 0 || sum.BytesSent != 3000+11<<20 || sum.Datasets["created"] != 1 || sum.datasets() != 1 {
 		t.Errorf("last record %s: %+v %v", lines[len(lines)-1], sum, err)
 	}
 	show := e.packageShow("air-quality")
@@ -284,5 +284,9 @@ func TestPublishBadDescriptors(t *testing.T) {
 	r := e.publish(good, bad)
 	if r.code != exitPartial || strings.Count(r.stderr, "not allowed to edit") != 1 || !strings.Contains(r.stdout, "created  link resource a") {
 		t.Errorf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// The summary counts the data package that failed before its dataset was touched.
+	if !strings.Contains(r.stderr, "2 data package(s): 0 created, 0 updated, 1 unchanged, 1 failed") {
+		t.Errorf("summary line missing or wrong:\n%s", r.stderr)
 	}
 }

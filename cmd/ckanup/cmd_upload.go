@@ -469,7 +469,7 @@ func (r *uploadRun) printRecord(rec *publish.Record) {
 		return
 	}
 	if rec.Status == "skipped" {
-		fmt.Fprintf(r.o.Stdout, "skipped  %s: %s (sha256 %s)\n", rec.File, rec.Reason, rec.SHA256)
+		fmt.Fprintf(r.o.Stdout, "skipped  %s: %s; sha256 %s\n", rec.File, rec.Reason, rec.SHA256)
 		return
 	}
 	how := "uploaded"

@@ -466,7 +466,7 @@ func (l *lineDisplay) begin(files int, bytes int64) {
 	defer l.mu.Unlock()
 	l.t.begin(files, bytes)
 	if bytes >= 0 {
-		fmt.Fprintf(l.w, "ckanup: %d file(s), %s to send\n", files, upload.FormatSize(bytes))
+		fmt.Fprintf(l.w, "ckanup: %d file(s), up to %s to send\n", files, upload.FormatSize(bytes))
 	} else {
 		fmt.Fprintf(l.w, "ckanup: %d file(s) of unknown size\n", files)
 	}

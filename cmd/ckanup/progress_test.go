@@ -52,7 +52,7 @@ func TestLineDisplay(t *testing.T) {
 	d.close()
 
 	want := []string{
-		"ckanup: 3 file(s), 30.0 MiB to send",
+		"ckanup: 3 file(s), up to 30.0 MiB to send",
 		"ckanup: a.csv: 10% (2.0 MiB of 20.0 MiB, 2.0 MiB/s)",
 		"ckanup: a.csv: 10% (2.0 MiB of 20.0 MiB, 0.0 MiB/s)",
 		"ckanup: a.csv: failed at 10% (2.0 MiB of 20.0 MiB sent)",
@@ -354,7 +354,7 @@ func TestResumedPartsAreNotSent(t *testing.T) {
 	want := "ckanup: big.bin: 50% (10.0 MiB of 20.0 MiB)\n" +
 		"ckanup: big.bin: 60% (12.0 MiB of 20.0 MiB, 1.0 MiB/s)\n" +
 		"ckanup: big.bin: interrupted at 60% (12.0 MiB of 20.0 MiB sent)\n"
-	if got := strings.TrimPrefix(out.String(), "ckanup: 1 file(s), 20.0 MiB to send\n"); got != want {
+	if got := strings.TrimPrefix(out.String(), "ckanup: 1 file(s), up to 20.0 MiB to send\n"); got != want {
 		t.Errorf("lines:\n%s\nwant:\n%s", got, want)
 	}
 	if l.bytesSent() != 2<<20 {

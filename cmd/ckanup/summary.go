@@ -29,6 +29,9 @@ type summary struct {
 	Duration    float64 `json:"duration_s"`
 	// BytesPerSecond is BytesSent over Duration.
 	BytesPerSecond float64 `json:"bytes_per_s"`
+	// Datasets counts the data packages of `publish` by outcome (created,
+	// updated, unchanged, failed); absent for `upload`.
+	Datasets map[string]int `json:"datasets,omitempty"`
 
 	start time.Time
 	took  time.Duration
@@ -57,6 +60,23 @@ func (s *summary) add(status string) {
 	}
 }
 
+// addDataset counts one data package's outcome.
+func (s *summary) addDataset(status string) {
+	if s.Datasets == nil {
+		s.Datasets = map[string]int{}
+	}
+	s.Datasets[status]++
+}
+
+// datasets is the number of data packages counted.
+func (s *summary) datasets() int {
+	n := 0
+	for _, v := range s.Datasets {
+		n += v
+	}
+	return n
+}
+
 // end closes the summary at now, with the bytes S3 acknowledged (the
 // display's bytesSent) and whether the run was interrupted.
 func (s *summary) end(now time.Time, bytesSent int64, interrupted bool) {
@@ -74,6 +94,10 @@ func (s *summary) text() string {
 	var b strings.Builder
 	if s.Interrupted {
 		b.WriteString("interrupted: ")
+	}
+	if s.Datasets != nil {
+		fmt.Fprintf(&b, "%d data package(s): %d created, %d updated, %d unchanged, %d failed; ", s.datasets(),
+			s.Datasets["created"], s.Datasets["updated"], s.Datasets["unchanged"], s.Datasets[publish.StatusFailed])
 	}
 	fmt.Fprintf(&b, "%d file(s): ", s.Files)
 	if s.Planned > 0 {

@@ -210,7 +210,22 @@ came from: a flag, an environment variable, the login profile, or the default.`,
 				show.Notes = append(show.Notes, "CKAN site: "+err.Error())
 			}
 			for _, v := range st.List() {
-				add(string(v.Key), v.Value, v.Source)
+				value, src := v.Value, v.Source
+				switch {
+				case value != "" || src != "default":
+				case v.Key == config.PathStyle:
+					// What the S3 client will do (creds.FromChain): path style
+					// exactly when an endpoint is set.
+					value, src = "false", "default (no endpoint_url)"
+					if st.String(config.EndpointURL) != "" {
+						value, src = "true", "default (endpoint_url is set)"
+					}
+				default:
+					if sp, ok := config.SpecOf(string(v.Key)); ok && sp.DefaultText != "" {
+						src = "default: " + sp.DefaultText
+					}
+				}
+				add(string(v.Key), value, src)
 			}
 			if output == "json" {
 				enc := json.NewEncoder(deps.Stdout)

@@ -52,7 +52,7 @@ func TestConfigSetShowAndUploadUsesSettings(t *testing.T) {
 		"concurrency": {"5", "CKANUP_CONCURRENCY"},
 		"ckan_url":    {e.ckanURL, "CKAN_URL"},
 		"api_token":   {redacted, "CKAN_API_TOKEN"},
-		"path_style":  {"", "default"},
+		"path_style":  {"true", "default (endpoint_url is set)"}, // the test environment sets AWS_ENDPOINT_URL_S3
 	} {
 		if g := got[key]; g.Value != want[0] || g.Source != want[1] {
 			t.Errorf("%s = %q from %q, want %q from %q", key, g.Value, g.Source, want[0], want[1])

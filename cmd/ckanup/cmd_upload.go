@@ -148,7 +148,7 @@ func (o *UploadOptions) registerTransferFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.Progress, "progress", false, "show progress on stderr in JSON mode too")
 	f.BoolVar(&o.NoResume, "no-resume", false, "abort a failed or interrupted upload instead of keeping it to resume")
 	f.BoolVar(&o.Force, "force", false, "upload even when the resource already has this file's size and SHA-256")
-	f.IntVar(&o.RegisterBatch, "register-batch", 100, "most files registered in one package_revise call (1: one call per file)")
+	f.IntVar(&o.RegisterBatch, "register-batch", publish.DefaultBatchSize, "most files registered in one package_revise call (1: one call per file)")
 	_ = f.MarkHidden("register-batch")
 }
 

@@ -357,8 +357,11 @@ func TestSiteRegistrationTiming(t *testing.T) {
 		if err != nil {
 			t.Fatalf("CKANUP_IT_MEASURE: %v", err)
 		}
-		if batch == "" {
-			batch = "100"
+		args := []string{"-r", "--output", "json"}
+		if batch != "" {
+			args = append(args, "--register-batch", batch)
+		} else {
+			batch = "default"
 		}
 		t.Run(fmt.Sprintf("%d-files-batch-%s", n, batch), func(t *testing.T) {
 			s := newSiteEnv(t, site)
@@ -367,7 +370,7 @@ func TestSiteRegistrationTiming(t *testing.T) {
 				makeFile(t, filepath.Join(dir, fmt.Sprintf("d%d", i/100)), fmt.Sprintf("f%04d.csv", i), 2048)
 			}
 			start := time.Now()
-			r := s.upload(dir, "-r", "--dataset", s.d.Name, "--output", "json", "--register-batch", batch)
+			r := s.upload(append([]string{dir, "--dataset", s.d.Name}, args...)...)
 			took := time.Since(start)
 			if r.code != 0 {
 				t.Fatalf("exit %d\n%s", r.code, r.stderr)
@@ -376,7 +379,7 @@ func TestSiteRegistrationTiming(t *testing.T) {
 				t.Errorf("%d resources, want %d", got, n)
 			}
 			start = time.Now()
-			r = s.upload(dir, "-r", "--dataset", s.d.Name, "--output", "json", "--register-batch", batch)
+			r = s.upload(append([]string{dir, "--dataset", s.d.Name}, args...)...)
 			again := time.Since(start)
 			t.Logf("MEASURE %d files × 2 KiB, --register-batch %s: upload and register %.1f s (%.0f files/s); unchanged re-run %.1f s",
 				n, batch, took.Seconds(), float64(n)/took.Seconds(), again.Seconds())

@@ -67,6 +67,18 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &ae) && (ae.Status == http.StatusNotFound || ae.Type == TypeNotFound)
 }
 
+// IsTooLarge reports an answer of HTTP 413 (Content Too Large, RFC 9110
+// §15.5.14): the request body was over a limit, usually a reverse proxy's
+// (nginx's client_max_body_size is 1 MB by default), and was not processed.
+func IsTooLarge(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusRequestEntityTooLarge {
+		return true
+	}
+	var re *ResponseError
+	return errors.As(err, &re) && re.Status == http.StatusRequestEntityTooLarge
+}
+
 // ResponseError is an answer that is not the action API's JSON at all: a proxy's
 // HTML error page, a login redirect, an empty body.
 type ResponseError struct {

@@ -37,6 +37,8 @@ type staged struct {
 	res   *upload.Result
 	prog  Progress
 	start time.Time
+	// verified is when the file was ready to register.
+	verified time.Time
 	// after runs once the registration is decided (journal clean-up, unlock).
 	after func(registered bool)
 }

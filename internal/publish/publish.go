@@ -134,15 +134,23 @@ type Options struct {
 	// Stdin is read for File.Path StdinPath.
 	Stdin io.Reader
 	// BatchSize is the most files Run registers in one package_revise call;
-	// 1 registers each file on its own. Default 100.
+	// 1 registers each file on its own. Default DefaultBatchSize. A call
+	// refused as too large (HTTP 413, a proxy's body limit) is split in two.
 	BatchSize int
-	// BatchWait is how long Run lets verified files wait for others before it
-	// registers them. Default 5 s.
+	// BatchWait is the shortest time a verified file waits for others before
+	// Run registers it (see Run for the longer waits). Default 5 s.
 	BatchWait time.Duration
+	// After is the timer behind BatchWait. Default time.After.
+	After func(time.Duration) <-chan time.Time
 	// Now is the clock. Default time.Now.
 	Now    func() time.Time
 	Events Events
 }
+
+// DefaultBatchSize is the most files registered in one package_revise call
+// by default: about 600 KB of JSON, under the 1 MB body limit of nginx's
+// default client_max_body_size; a smaller limit is found by splitting.
+const DefaultBatchSize = 1000
 
 // Publisher publishes files into one dataset.
 type Publisher struct {
@@ -150,6 +158,9 @@ type Publisher struct {
 	regMu sync.Mutex // registrations into the dataset, one at a time
 	// noRevise is set once the portal has refused package_revise.
 	noRevise atomic.Bool
+	// batchSize is the most files in one call: BatchSize, halved by a call
+	// refused as too large.
+	batchSize atomic.Int64
 }
 
 // New returns a Publisher for o.
@@ -161,7 +172,10 @@ func New(o Options) *Publisher {
 		o.FilesInFlight = 4
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 100
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.After == nil {
+		o.After = time.After
 	}
 	if o.BatchWait <= 0 {
 		o.BatchWait = 5 * time.Second
@@ -169,7 +183,9 @@ func New(o Options) *Publisher {
 	if o.Events == nil {
 		o.Events = nopEvents{}
 	}
-	return &Publisher{o: o}
+	p := &Publisher{o: o}
+	p.batchSize.Store(int64(o.BatchSize))
+	return p
 }
 
 // Item is one planned file: the resource it becomes and the object it goes to.
@@ -308,10 +324,20 @@ func (p *Publisher) Record(it *Item) *Record {
 // (from one goroutine at a time). It returns every record, in the order they
 // finished. When ctx is cancelled, files not yet started fail with ctx's error.
 //
-// Verified files are registered in batches while the others upload: a batch
-// goes to CKAN when BatchSize files wait, when the first of them has waited
-// BatchWait, and when no file is still uploading; so an interrupted run loses
-// at most one batch's registrations, whose objects a re-run finds in place.
+// Verified files are registered in package_revise calls while the others
+// upload, one call at a time. CKAN (2.9–2.11) validates and saves the whole
+// dataset on every call, so a call costs time in proportion to the resources
+// the dataset holds, however few it adds; ckanup therefore makes few calls,
+// each adding every file waiting. When no call is running, the files waiting
+// go to CKAN when
+//   - no file is still uploading (the end of the run, or an interruption),
+//   - BatchSize files wait, or
+//   - the first of them has waited BatchWait, or twice as long as the last
+//     call took when that is longer: calls then take at most about a third of
+//     the run, and their number stays small as the dataset grows.
+//
+// So an interrupted run loses at most the registrations waiting, whose objects
+// a re-run finds in place and registers without uploading them again.
 func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) []*Record {
 	results := make(chan *Record)
 	ready := make(chan *staged)
@@ -341,7 +367,7 @@ func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) 
 	go func() { wg.Wait(); close(ready) }()
 	go func() {
 		defer close(results)
-		p.batches(ctx, ready, results)
+		p.batches(ctx, ready, results, p.registerAll)
 	}()
 	var all []*Record
 	for rec := range results {
@@ -356,39 +382,61 @@ func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) 
 	return all
 }
 
-// batches registers the staged files from ready in batches (see Run) and
-// sends their records to results.
-func (p *Publisher) batches(ctx context.Context, ready <-chan *staged, results chan<- *Record) {
-	var pending []*staged
-	var timer <-chan time.Time
-	flush := func() {
-		if len(pending) == 0 {
+// batches registers the staged files from ready (see Run) and sends their
+// records to results, registering each batch with register (registerAll).
+// It returns once every file is registered or failed.
+func (p *Publisher) batches(ctx context.Context, ready <-chan *staged, results chan<- *Record, register func(context.Context, []*staged)) {
+	// Registration outlives a cancelled run for the files already in place,
+	// so that an interruption loses as little as possible.
+	regCtx := context.WithoutCancel(ctx)
+	var (
+		pending  []*staged
+		closed   bool // ready is drained: no file is still uploading
+		inFlight bool
+		wait     = p.o.BatchWait
+		finished = make(chan time.Duration)
+	)
+	for {
+		size := int(p.batchSize.Load())
+		due := len(pending) > 0 && (closed || len(pending) >= size || !p.o.Now().Before(pending[0].verified.Add(wait)))
+		if !inFlight && due {
+			n := min(len(pending), size)
+			batch := pending[:n:n]
+			pending = append([]*staged(nil), pending[n:]...)
+			inFlight = true
+			go func() {
+				start := p.o.Now()
+				register(regCtx, batch)
+				for _, st := range batch {
+					results <- st.rec
+				}
+				finished <- p.o.Now().Sub(start)
+			}()
+			continue
+		}
+		if closed && !inFlight && len(pending) == 0 {
 			return
 		}
-		// Registration outlives a cancelled run for the files already in
-		// place, so that an interruption loses as little as possible.
-		p.registerAll(context.WithoutCancel(ctx), pending)
-		for _, st := range pending {
-			results <- st.rec
+		var timer <-chan time.Time
+		if !inFlight && len(pending) > 0 && !closed {
+			timer = p.o.After(pending[0].verified.Add(wait).Sub(p.o.Now()))
 		}
-		pending, timer = nil, nil
-	}
-	for {
+		in := ready
+		if closed {
+			in = nil
+		}
 		select {
-		case st, ok := <-ready:
+		case st, ok := <-in:
 			if !ok {
-				flush()
-				return
+				closed = true
+				continue
 			}
+			st.verified = p.o.Now()
 			pending = append(pending, st)
-			if len(pending) == 1 {
-				timer = time.After(p.o.BatchWait)
-			}
-			if len(pending) >= p.o.BatchSize {
-				flush()
-			}
+		case took := <-finished:
+			inFlight = false
+			wait = max(p.o.BatchWait, 2*took)
 		case <-timer:
-			flush()
 		}
 	}
 }

@@ -89,6 +89,14 @@ func (p *Publisher) revise(ctx context.Context, sts []*staged) []*staged {
 		p.settle(sts, d, nil)
 		return nil
 	}
+	if ckan.IsTooLarge(err) && len(sts) > 1 {
+		// Refused before CKAN saw it: send it in halves, and no more than a
+		// half at once from now on.
+		half := len(sts) / 2
+		p.batchSize.Store(int64(half))
+		p.o.Events.Logf("package_revise with %d files was refused as too large (HTTP 413); sending %d at a time", len(sts), half)
+		return append(p.revise(ctx, sts[:half]), p.revise(ctx, sts[half:])...)
+	}
 	if errors.Is(err, ckan.ErrActionMissing) || ckan.IsForbidden(err) {
 		if !p.noRevise.Swap(true) {
 			p.o.Events.Notef("CKAN did not take package_revise (%v); registering one file at a time", err)

@@ -54,6 +54,14 @@ func TestParseTimeV(t *testing.T) {
 	}
 }
 
+func TestFmtCount(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 10000: "10,000", 1234567: "1,234,567", -2500: "-2,500"} {
+		if got := fmtCount(n); got != want {
+			t.Errorf("fmtCount(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
 func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{"1GiB": gib, "100KiB": 100 * kib, "5MiB": 5 * mib, "4096": 4096, "7B": 7} {
 		if got, err := parseSize(in); err != nil || got != want {

@@ -107,7 +107,7 @@ func main() {
 func run() error {
 	var (
 		smoke       = flag.Bool("smoke", false, "run every client once on a tiny input and check each object arrives intact; no timing, no report")
-		cases       = flag.String("cases", "https-1g,https-small,http-1g,https-rtt,https-4g", "cases to run, in this order: https-1g, https-small, http-1g, https-rtt, https-4g")
+		cases       = flag.String("cases", "https-1g,https-small,https-10k,http-1g,https-rtt,https-4g", "cases to run, in this order: https-1g, https-small, https-10k, http-1g, https-rtt, https-4g")
 		clients     = flag.String("clients", "", "only these clients (comma-separated; default: each case's list): "+clientIDs())
 		rounds      = flag.Int("rounds", 5, "rounds of the 1 GiB and small-file cases")
 		roundsLarge = flag.Int("rounds-large", 2, "rounds of the large-file case")
@@ -116,6 +116,9 @@ func run() error {
 		largeStr    = flag.String("large", "4GiB", "file size of the https-4g case")
 		smallCount  = flag.Int("small-count", 1000, "number of files of the https-small case")
 		smallStr    = flag.String("small-size", "100KiB", "size of each file of the https-small case")
+		manyCount   = flag.Int("many-count", 10000, "number of files of the https-10k case (ckanup's peak RSS for many files)")
+		manyStr     = flag.String("many-size", "4KiB", "size of each file of the https-10k case")
+		roundsMany  = flag.Int("rounds-many", 1, "rounds of the https-10k case")
 		rtt         = flag.Duration("rtt", 50*time.Millisecond, "round trip added by the delay proxy in the https-rtt case")
 		work        = flag.String("work", "", "working directory on tmpfs (default: a new one under /dev/shm, removed at the end)")
 		out         = flag.String("out", "docs/performance.md", "report to write (its generated section is replaced)")
@@ -140,6 +143,10 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("-small-size: %w", err)
 	}
+	many, err := parseSize(*manyStr)
+	if err != nil {
+		return fmt.Errorf("-many-size: %w", err)
+	}
 	var specs []*caseSpec
 	all := []string{"ckanup", "ckanup-base", "aws", "aws-5x4", "rclone", "sdkloop", "curl"}
 	if *smoke {
@@ -153,6 +160,10 @@ func run() error {
 				Clients: []string{"ckanup", "aws", "rclone", "sdkloop", "curl"}},
 			"https-small": {ID: "https-small", Title: fmt.Sprintf("%d files × %s over HTTPS (ckanup registers each in CKAN)", *smallCount, fmtSize(small)), TLS: true, Size: small, Count: *smallCount, Rounds: *rounds,
 				Clients: []string{"ckanup", "ckanup-base", "aws", "rclone", "sdkloop", "curl"}},
+			// Many small files into one dataset, for ckanup's peak RSS: every
+			// file is planned, tracked, recorded and registered in one run.
+			"https-10k": {ID: "https-10k", Title: fmt.Sprintf("%s files × %s over HTTPS into one dataset (ckanup's peak RSS)", fmtCount(*manyCount), fmtSize(many)), TLS: true, Size: many, Count: *manyCount, Rounds: *roundsMany,
+				Clients: []string{"ckanup", "ckanup-base"}},
 			"https-rtt": {ID: "https-rtt", Title: fmt.Sprintf("%s file over HTTPS with a %s round trip (delay proxy)", fmtSize(size), *rtt), TLS: true, Delay: *rtt / 2, Size: size, Rounds: *roundsRTT,
 				Clients: []string{"ckanup", "ckanup-8x10", "aws", "rclone", "sdkloop"}},
 		}

@@ -1,19 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 )
 
-// profileFlags are the hidden --cpuprofile and --trace flags: where a command's
-// run spends its time, for `go tool pprof FILE` and `go tool trace FILE` (see
-// docs/performance.md).
-type profileFlags struct{ cpu, trace string }
+// profileFlags are the hidden --cpuprofile, --memprofile and --trace flags:
+// where a command's run spends its time and memory, for `go tool pprof FILE`
+// and `go tool trace FILE` (see docs/performance.md).
+type profileFlags struct{ cpu, mem, trace string }
 
 // addProfileFlags adds the hidden flags to root and wraps the RunE of every
 // command below it, so a profile covers the whole run and is written on every
@@ -23,8 +27,10 @@ func addProfileFlags(root *cobra.Command) {
 	p := &profileFlags{}
 	pf := root.PersistentFlags()
 	pf.StringVar(&p.cpu, "cpuprofile", "", "write a CPU profile of the command to this file (go tool pprof)")
+	pf.StringVar(&p.mem, "memprofile", "", "write a heap profile of the command, taken when its live heap was largest, to this file (go tool pprof)")
 	pf.StringVar(&p.trace, "trace", "", "write an execution trace of the command to this file (go tool trace)")
 	_ = pf.MarkHidden("cpuprofile")
+	_ = pf.MarkHidden("memprofile")
 	_ = pf.MarkHidden("trace")
 	var wrap func(*cobra.Command)
 	wrap = func(c *cobra.Command) {
@@ -72,6 +78,23 @@ func (p *profileFlags) start() (stop func() error, err error) {
 			return nil
 		})
 	}
+	if p.mem != "" {
+		f, err := os.Create(p.mem)
+		if err != nil {
+			return nil, errors.Join(usageErrorf("--memprofile: %v", err), stop())
+		}
+		hp := startHeapPeak(100 * time.Millisecond)
+		stops = append(stops, func() error {
+			_, err := f.Write(hp.stop())
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("--memprofile: %w", err)
+			}
+			return nil
+		})
+	}
 	if p.trace != "" {
 		f, err := os.Create(p.trace)
 		if err != nil {
@@ -90,4 +113,67 @@ func (p *profileFlags) start() (stop func() error, err error) {
 		})
 	}
 	return stop, nil
+}
+
+// heapPeak keeps the heap profile of the moment the live heap was largest:
+// every interval it reads the live heap (runtime/metrics /gc/heap/live:bytes,
+// as of the last garbage collection, the same moment a heap profile
+// describes) and, when that is a new high, takes a heap profile. Its
+// alloc_space and alloc_objects views count the whole run up to that moment.
+type heapPeak struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	max  uint64
+	prof []byte
+}
+
+func startHeapPeak(interval time.Duration) *heapPeak {
+	h := &heapPeak{done: make(chan struct{})}
+	h.sample()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-h.done:
+				return
+			case <-t.C:
+				h.sample()
+			}
+		}
+	}()
+	return h
+}
+
+// sample takes a profile when the live heap is at a new high.
+func (h *heapPeak) sample() {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	var live uint64
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		live = s[0].Value.Uint64()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.prof != nil && live <= h.max {
+		return
+	}
+	var buf bytes.Buffer
+	if err := pprof.Lookup("heap").WriteTo(&buf, 0); err != nil {
+		return
+	}
+	h.max, h.prof = live, buf.Bytes()
+}
+
+// stop ends the sampling and returns the profile of the peak.
+func (h *heapPeak) stop() []byte {
+	close(h.done)
+	h.wg.Wait()
+	h.sample()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.prof
 }

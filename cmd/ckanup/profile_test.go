@@ -23,24 +23,26 @@ func TestProfileFlags(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			cpu, tr := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "run.trace")
+			cpu, mem, tr := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "mem.pprof"), filepath.Join(dir, "run.trace")
 			var out, errb bytes.Buffer
 			deps := &Deps{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Now: time.Now}
-			code := Execute(context.Background(), append(tc.args, "--cpuprofile", cpu, "--trace", tr), deps)
+			code := Execute(context.Background(), append(tc.args, "--cpuprofile", cpu, "--memprofile", mem, "--trace", tr), deps)
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d; stderr: %s", code, tc.code, errb.String())
 			}
-			f, err := os.Open(cpu)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			zr, err := gzip.NewReader(f) // a pprof profile is a gzipped protocol buffer
-			if err != nil {
-				t.Fatalf("CPU profile: %v", err)
-			}
-			if _, err := io.ReadAll(zr); err != nil {
-				t.Fatalf("CPU profile: %v", err)
+			for _, p := range []string{cpu, mem} {
+				f, err := os.Open(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				zr, err := gzip.NewReader(f) // a pprof profile is a gzipped protocol buffer
+				if err != nil {
+					t.Fatalf("%s: %v", p, err)
+				}
+				if _, err := io.ReadAll(zr); err != nil {
+					t.Fatalf("%s: %v", p, err)
+				}
+				f.Close()
 			}
 			b, err := os.ReadFile(tr)
 			if err != nil {
@@ -59,7 +61,7 @@ func TestProfileFlagsHidden(t *testing.T) {
 	if code := Execute(context.Background(), []string{"--help"}, deps); code != exitOK {
 		t.Fatalf("--help: exit %d", code)
 	}
-	if strings.Contains(out.String(), "cpuprofile") || strings.Contains(out.String(), "--trace") {
+	if strings.Contains(out.String(), "cpuprofile") || strings.Contains(out.String(), "memprofile") || strings.Contains(out.String(), "--trace") {
 		t.Errorf("--help lists the hidden profiling flags:\n%s", out.String())
 	}
 }

@@ -322,7 +322,12 @@ func (p *Publisher) Record(it *Item) *Record {
 // Run publishes the items, FilesInFlight at a time, sharing the engine's request
 // pool, and calls done with each record as soon as its file has finished
 // (from one goroutine at a time). It returns every record, in the order they
-// finished. When ctx is cancelled, files not yet started fail with ctx's error.
+// finished. Files start in the order of items. When ctx is cancelled, files
+// not yet started fail with ctx's error.
+//
+// FilesInFlight workers take the items in turn, so memory does not grow with
+// the number of files waiting (a goroutine per file held 10,000 stacks for
+// 10,000 files).
 //
 // Verified files are registered in package_revise calls while the others
 // upload, one call at a time. CKAN (2.9–2.11) validates and saves the whole
@@ -341,29 +346,42 @@ func (p *Publisher) Record(it *Item) *Record {
 func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) []*Record {
 	results := make(chan *Record)
 	ready := make(chan *staged)
-	slots := make(chan struct{}, p.o.FilesInFlight)
+	next := make(chan *Item)
 	var wg sync.WaitGroup
-	for _, it := range items {
+	for range min(p.o.FilesInFlight, len(items)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
+			for it := range next {
+				st, rec := p.stage(ctx, it)
+				if st == nil {
+					results <- rec
+					continue
+				}
+				ready <- st // batches takes it at once, also while a call runs
+			}
+		}()
+	}
+	go func() {
+		// The workers end once next is closed, after the records of the
+		// files never started are sent: results stays open until then.
+		defer close(next)
+		for i, it := range items {
+			if ctx.Err() == nil {
+				select {
+				case next <- it:
+					continue
+				case <-ctx.Done():
+				}
+			}
+			for _, it := range items[i:] {
 				rec := p.Record(it)
 				rec.Status, rec.Err = StatusFailed, ctx.Err()
 				results <- rec
-				return
 			}
-			st, rec := p.stage(ctx, it)
-			<-slots
-			if st == nil {
-				results <- rec
-				return
-			}
-			ready <- st
-		}()
-	}
+			return
+		}
+	}()
 	go func() { wg.Wait(); close(ready) }()
 	go func() {
 		defer close(results)

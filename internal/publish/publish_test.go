@@ -3,12 +3,14 @@ package publish
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -314,5 +316,87 @@ func TestSmallFilesRequests(t *testing.T) {
 		if e.sent("PUT") != len(files) {
 			t.Errorf("refused=%v: the re-run sent %d PUTs", refused, e.sent("PUT")-len(files))
 		}
+	}
+}
+
+// trackEvents records the order files start in and the most goroutines seen
+// while they do.
+type trackEvents struct {
+	mu      sync.Mutex
+	started []string
+	maxG    int
+}
+
+func (e *trackEvents) Track(name string, _ int64) Progress {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.started = append(e.started, name)
+	e.maxG = max(e.maxG, runtime.NumGoroutine())
+	return nopProgress{}
+}
+func (e *trackEvents) Notef(string, ...any) {}
+func (e *trackEvents) Logf(string, ...any)  {}
+
+// Run starts the files in order with FilesInFlight workers: the goroutines
+// alive do not grow with the number of files (a goroutine per file held
+// every file's stack for the whole run).
+func TestRunWorkersInOrder(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	const n = 300
+	var files []File
+	for i := range n {
+		files = append(files, writeFile(t, dir, fmt.Sprintf("f%03d.csv", i), 10, uint64(i)))
+	}
+	ev := &trackEvents{}
+	recs := e.run("acceptance-dataset", Options{FilesInFlight: 1, Events: ev}, files...)
+	if len(recs) != n {
+		t.Fatalf("%d records, want %d", len(recs), n)
+	}
+	for _, r := range recs {
+		if r.Status != StatusCreated {
+			t.Fatalf("%+v", r)
+		}
+	}
+	for i, name := range ev.started {
+		if want := files[i].Name; name != want {
+			t.Fatalf("file %d to start was %s, want %s", i+1, name, want)
+		}
+	}
+	// The test's HTTP servers and clients have goroutines of their own; a
+	// goroutine per file would be n more.
+	if ev.maxG >= n/2 {
+		t.Errorf("%d goroutines while %d files were sent one at a time", ev.maxG, n)
+	}
+}
+
+// A cancelled run fails every file not started with the context's error and
+// sends nothing.
+func TestRunCancelled(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	var files []File
+	for i := range 20 {
+		files = append(files, writeFile(t, dir, fmt.Sprintf("c%02d.csv", i), 10, uint64(i)))
+	}
+	p := e.publisher("acceptance-dataset", Options{FilesInFlight: 3})
+	items, err := p.Plan(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var done int
+	recs := p.Run(ctx, items, func(*Record) { done++ })
+	if len(recs) != len(files) || done != len(files) {
+		t.Fatalf("%d records, %d reported, want %d", len(recs), done, len(files))
+	}
+	for _, r := range recs {
+		if r.Status != StatusFailed || !errors.Is(r.Err, context.Canceled) || r.Error == "" {
+			t.Errorf("%+v", r)
+		}
+	}
+	if e.sent("PUT") != 0 {
+		t.Errorf("%d PUTs after the cancellation", e.sent("PUT"))
 	}
 }

@@ -170,6 +170,9 @@ func (c *Client) once(ctx context.Context, action string, q url.Values, payload 
 	if err := c.redirect(action, resp); err != nil {
 		return err
 	}
+	if s, ok := out.(resultStreamer); ok && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return decodeStream(action, resp.StatusCode, resp.Header.Get("Content-Type"), io.LimitReader(resp.Body, 64<<20), s)
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("CKAN %s: read answer: %w", action, err)

@@ -329,12 +329,19 @@ func TestCompatPackageRevise(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if len(got.Resources) != 1 || got.Resources[0].ID != newID || got.Resources[0].Name != "b2.csv" {
+			t.Errorf("extend with an existing id: the answer holds %+v, want only the resource named", got.Resources)
+		}
+		after, err := c.PackageShow(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var names []string
-		for _, r := range got.Resources {
+		for _, r := range after.Resources {
 			names = append(names, r.Name+"@"+r.ID[:8])
 		}
 		t.Logf("extend with an existing id: resources %v", names)
-		if len(got.Resources) != 3 || got.Resources[2].ID != newID || got.Resources[2].Name != "b2.csv" {
+		if len(after.Resources) != 3 || after.Resources[2].ID != newID || after.Resources[2].Name != "b2.csv" {
 			t.Errorf("extend with an existing id: %v", names)
 		}
 	})

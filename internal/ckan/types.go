@@ -73,6 +73,11 @@ func (d *Dataset) UnmarshalJSON(raw []byte) error {
 	if err != nil {
 		return err
 	}
+	return d.fromObject(o)
+}
+
+// fromObject reads a dataset from its members (see UnmarshalJSON).
+func (d *Dataset) fromObject(o object) error {
 	*d = Dataset{ID: o.str("id"), Name: o.str("name"), Title: o.str("title"), OwnerOrg: o.str("owner_org"),
 		Private: bool(o.flag("private")), State: o.str("state"), Notes: o.str("notes"), LicenseID: o.str("license_id")}
 	var tags []json.RawMessage

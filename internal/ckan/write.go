@@ -180,7 +180,12 @@ type Revision struct {
 // PackageRevise applies rev in one call (CKAN ≥ 2.9: package_revise with
 // match {"id"}, update__resources__<id> per updated resource and
 // update__resources__extend for the new ones), so the dataset changes once
-// rather than once per resource. It returns the dataset after the change.
+// rather than once per resource. It returns the dataset after the change,
+// with only the resources rev names among its Resources (those it updates and
+// those it adds, in the dataset's order): CKAN answers with every resource,
+// and that answer is read as it arrives without being kept, so that revising
+// a dataset of thousands of resources takes little memory (PackageShow reads
+// them all).
 // Errors: *ActionMissingError (errors.Is ErrActionMissing) on a CKAN without
 // package_revise; a 409 Validation Error ("resources__<id>: Unmatched key")
 // when an updated resource id is not in the dataset, and then nothing
@@ -219,13 +224,11 @@ func (c *Client) PackageRevise(ctx context.Context, rev Revision) (*Dataset, err
 		}
 		body["update__resources__extend"] = add
 	}
-	var out struct {
-		Package Dataset `json:"package"`
-	}
-	if err := c.call(ctx, "package_revise", nil, body, &out); err != nil {
+	out := newRevisedDataset(rev)
+	if err := c.call(ctx, "package_revise", nil, body, out); err != nil {
 		return nil, actionMissing("package_revise", err)
 	}
-	return &out.Package, nil
+	return &out.d, nil
 }
 
 // isUUID reports a canonical 36-character UUID (what CKAN ids are).

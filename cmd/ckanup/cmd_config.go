@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ckanup/ckanup/internal/config"
+	"github.com/ckanup/ckanup/internal/upload"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -95,7 +96,11 @@ func (o *UploadOptions) applySettings(cmd *cobra.Command) error {
 	}
 	o.PublicURLBase = st.String(config.PublicURLBase)
 	o.PartSize = st.String(config.PartSize)
-	o.Concurrency = st.Int(config.Concurrency)
+	n, auto, err := upload.ParseConcurrency(st.String(config.Concurrency))
+	if err != nil { // the default is valid, and Resolve checked the others
+		return usageErrorf("concurrency: %v", err)
+	}
+	o.Concurrency, o.ConcurrencyAuto = n, auto
 	return nil
 }
 

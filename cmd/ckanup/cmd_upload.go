@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,11 +40,14 @@ type UploadOptions struct {
 	RoleARN         string
 	SessionDuration time.Duration
 
-	PartSize       string
-	Concurrency    int
-	Retries        int
-	RetryMaxTime   time.Duration
-	RequestTimeout time.Duration
+	PartSize    string
+	Concurrency int
+	// ConcurrencyAuto is --concurrency auto: the pool starts at Concurrency
+	// and adapts (upload.Options.AdaptiveConcurrency).
+	ConcurrencyAuto bool
+	Retries         int
+	RetryMaxTime    time.Duration
+	RequestTimeout  time.Duration
 
 	Output   string
 	Progress bool
@@ -140,7 +144,8 @@ func (o *UploadOptions) registerTransferFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.SessionDuration, "session-duration", time.Hour, "lifetime of credentials from --role-arn")
 	f.StringVar(&o.PublicURLBase, "public-url-base", "", "public base URL of the objects (a CDN or custom domain) for the resource URL (env CKANUP_PUBLIC_URL_BASE, else the login profile)")
 	f.StringVar(&o.PartSize, "part-size", "5MiB", "part size (5MiB–5GiB; grown when a file would need more than 10,000 parts; env CKANUP_PART_SIZE, else the login profile)")
-	f.IntVar(&o.Concurrency, "concurrency", upload.DefaultConcurrency, "requests in flight, shared by all files (env CKANUP_CONCURRENCY, else the login profile)")
+	o.Concurrency = upload.DefaultConcurrency
+	f.Var(concurrencyFlag{&o.Concurrency, &o.ConcurrencyAuto}, "concurrency", "requests in flight, shared by all files: 1 to 64, or auto to grow from 4 while throughput rises, up to 32, for high round-trip links (env CKANUP_CONCURRENCY, else the login profile)")
 	f.IntVar(&o.Retries, "retries", 10, "attempts per request before giving up")
 	f.DurationVar(&o.RetryMaxTime, "retry-max-time", 5*time.Minute, "longest time spent retrying one request")
 	f.DurationVar(&o.RequestTimeout, "request-timeout", 0, "timeout of one request attempt (default: 1m, plus 1m per 8 MiB of part)")
@@ -163,6 +168,7 @@ type uploadRun struct {
 	dataset  *ckan.Dataset
 	target   creds.Target
 	pub      *publish.Publisher
+	up       *upload.Uploader
 	disp     display
 }
 
@@ -178,8 +184,8 @@ func (o *UploadOptions) validateTransfer() error {
 	if o.Output != "text" && o.Output != "json" {
 		return usageErrorf("--output must be text or json, not %q", o.Output)
 	}
-	if o.Concurrency < 1 || o.Concurrency > 64 {
-		return usageErrorf("--concurrency must be between 1 and 64")
+	if o.Concurrency < 1 || o.Concurrency > upload.MaxConcurrency {
+		return usageErrorf("--concurrency must be a whole number from 1 to %d, or %s", upload.MaxConcurrency, upload.ConcurrencyAuto)
 	}
 	if o.Retries < 1 {
 		return usageErrorf("--retries must be at least 1")
@@ -281,19 +287,44 @@ func (r *uploadRun) publisher(ctx context.Context, partSize int64, jr *uploadJou
 		PartSize: partSize, Concurrency: o.Concurrency, MaxAttempts: o.Retries, MaxRetryTime: o.RetryMaxTime,
 		RequestTimeout: o.RequestTimeout, KeepOnFailure: !o.NoResume,
 		RefreshCredentials: r.source.Invalidate, SignedPayloads: s3client.SignsPayloads(r.target),
+		AdaptiveConcurrency: o.ConcurrencyAuto, OnConcurrency: r.concurrencyChanged,
 	}, r.notef)
 	if err != nil {
 		return nil, err
 	}
 	up := upload.New(api, engine)
+	r.up = up
+	filesInFlight := o.Concurrency
+	if o.ConcurrencyAuto {
+		// Small files take one request each: enough of them in flight to
+		// fill the pool as far as it may grow.
+		filesInFlight = upload.DefaultConcurrencyCeiling
+	}
 	return publish.New(publish.Options{
 		CKAN: r.client, Dataset: r.dataset, User: r.user.Name, Target: r.target, S3: api, Uploader: up,
 		FindUploads: r.findUploads(api),
 		Journal:     jr.st, JournalDir: jr.dir,
 		ObjectURL:   func(key string) string { return objectURL(r.source.Config, r.target, o.PublicURLBase, key) },
 		Description: o.Desc, Format: o.Format, ResourceID: o.ResourceID, Force: o.Force,
-		Args: o.Global.Args, FilesInFlight: o.Concurrency, BatchSize: o.RegisterBatch, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r, ctx},
+		Args: o.Global.Args, FilesInFlight: filesInFlight, BatchSize: o.RegisterBatch, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r, ctx},
 	}), nil
+}
+
+// concurrencyChanged reports a decision of --concurrency auto with --verbose.
+func (r *uploadRun) concurrencyChanged(ch upload.ConcurrencyChange) {
+	rate := func(v float64) string { return upload.FormatSize(int64(v)) + "/s" }
+	switch {
+	case ch.Reason == upload.ReasonThrottled:
+		r.logf("concurrency auto: %d → %d requests in flight: %s; it grows no more", ch.From, ch.To, ch.Reason)
+	case ch.Reason == upload.ReasonCeiling:
+		r.logf("concurrency auto: staying at %d requests in flight, the ceiling (%s)", ch.To, rate(ch.Rate))
+	case ch.Reason == upload.ReasonFlat:
+		r.logf("concurrency auto: %d → %d requests in flight, staying there: %s at %d is not 15%% above %s at %d", ch.From, ch.To, rate(ch.Rate), ch.From, rate(ch.Best), ch.To)
+	case ch.Best == 0:
+		r.logf("concurrency auto: %d → %d requests in flight (%s at %d)", ch.From, ch.To, rate(ch.Rate), ch.From)
+	default:
+		r.logf("concurrency auto: %d → %d requests in flight (%s at %d, up from %s)", ch.From, ch.To, rate(ch.Rate), ch.From, rate(ch.Best))
+	}
 }
 
 // notef tells the person something they should know (unless --quiet).
@@ -418,6 +449,9 @@ func (r *uploadRun) uploadAll(ctx context.Context, items []*publish.Item) error 
 	})
 	r.disp.close()
 	sum.end(r.o.Now(), r.disp.bytesSent(), ctx.Err() != nil)
+	if r.o.ConcurrencyAuto && r.up != nil {
+		sum.Concurrency = r.up.Concurrency()
+	}
 	_ = sum.print(r.o.Stdout, r.o.Stderr, r.o.Output, r.o.Global.Quiet)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -521,3 +555,31 @@ func firstNonEmpty(vs ...string) string {
 	}
 	return ""
 }
+
+// concurrencyFlag is --concurrency: a whole number, or auto (see
+// upload.ParseConcurrency).
+type concurrencyFlag struct {
+	n    *int
+	auto *bool
+}
+
+func (f concurrencyFlag) String() string {
+	if f.auto != nil && *f.auto {
+		return upload.ConcurrencyAuto
+	}
+	if f.n == nil {
+		return ""
+	}
+	return strconv.Itoa(*f.n)
+}
+
+func (f concurrencyFlag) Set(v string) error {
+	n, auto, err := upload.ParseConcurrency(v)
+	if err != nil {
+		return err
+	}
+	*f.n, *f.auto = n, auto
+	return nil
+}
+
+func (f concurrencyFlag) Type() string { return "int|auto" }

@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ckanup/ckanup/internal/upload"
 )
 
 // checkRegistered asserts that the dataset holds exactly one resource named
@@ -201,6 +205,9 @@ func TestUploadBadInput(t *testing.T) {
 		{"no dataset flag", nil, []string{good}, exitUsage, "--dataset is required"},
 		{"bad part size", nil, []string{good, "--dataset", "x", "--part-size", "1MiB"}, exitUsage, "below the S3 minimum"},
 		{"bad output", nil, []string{good, "--dataset", "x", "--output", "xml"}, exitUsage, "--output"},
+		{"bad concurrency", nil, []string{good, "--dataset", "x", "--concurrency", "lots"}, exitUsage, "from 1 to 64, or auto"},
+		{"concurrency 0", nil, []string{good, "--dataset", "x", "--concurrency", "0"}, exitUsage, "from 1 to 64, or auto"},
+		{"concurrency 65", nil, []string{good, "--dataset", "x", "--concurrency", "65"}, exitUsage, "from 1 to 64, or auto"},
 		{"unknown flag", nil, []string{good, "--dataset", "x", "--frobnicate"}, exitUsage, "unknown flag"},
 		{"name with several files", nil, []string{good, good + "x", "--dataset", "x", "--name", "n"}, exitNotFound, "no such file"},
 		{"dataset missing", nil, []string{good, "--dataset", "no-such-dataset"}, exitNotFound, "not found"},
@@ -420,5 +427,95 @@ func TestUpdateByResourceID(t *testing.T) {
 	}
 	if r := e.upload(g, "--dataset", "acceptance-dataset", "--resource-id", "00000000-0000-0000-0000-000000000000"); r.code != exitNotFound {
 		t.Errorf("unknown resource id: exit %d", r.code)
+	}
+}
+
+// --concurrency auto is taken from the flag, the environment and the login
+// profile; the JSON summary says where the pool got to.
+func TestConcurrencyAuto(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	ctx := context.Background()
+	f := makeFile(t, t.TempDir(), "a.csv", 11<<20)
+	summaryOf := func(r runResult) map[string]any {
+		t.Helper()
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		var last map[string]any
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last["type"] != "summary" {
+			t.Fatalf("exit %d, last line %v (%v)\n%s%s", r.code, last, err, r.stdout, r.stderr)
+		}
+		return last
+	}
+	r := e.upload(f, "-d", "acceptance-dataset", "--concurrency", "auto", "-o", "json")
+	sum := summaryOf(r)
+	if n, _ := sum["concurrency"].(float64); r.code != 0 || n < 1 || n > 32 || sum["created"] != 1.0 {
+		t.Errorf("--concurrency auto: exit %d, summary %v; want the pool's size, 1 to 32", r.code, sum)
+	}
+	r = e.upload(f, "-d", "acceptance-dataset", "--concurrency", "4", "-o", "json", "--force")
+	if sum := summaryOf(r); r.code != 0 || sum["concurrency"] != nil {
+		t.Errorf("--concurrency 4: exit %d, summary %v; want no concurrency field", r.code, sum)
+	}
+
+	if r := e.run(ctx, "", "config", "set", "concurrency", "auto"); r.code != 0 {
+		t.Fatalf("config set concurrency auto: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := e.run(ctx, "", "config", "set", "concurrency", "many"); r.code != exitUsage || !strings.Contains(r.stderr, "1 to 64, or auto") {
+		t.Errorf("config set concurrency many: exit %d\n%s", r.code, r.stderr)
+	}
+	r = e.run(ctx, "", "config", "show")
+	if r.code != 0 || !regexp.MustCompile(`concurrency\s+auto\s+profile default`).MatchString(r.stdout) {
+		t.Errorf("config show after set auto: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = e.upload(f, "-d", "acceptance-dataset", "-o", "json", "--force")
+	if sum := summaryOf(r); r.code != 0 || sum["concurrency"] == nil {
+		t.Errorf("auto from the profile: exit %d, summary %v", r.code, sum)
+	}
+	// A flag overrides the profile's auto; the environment does too.
+	r = e.upload(f, "-d", "acceptance-dataset", "-o", "json", "--force", "--concurrency", "2")
+	if sum := summaryOf(r); r.code != 0 || sum["concurrency"] != nil {
+		t.Errorf("--concurrency 2 over the profile's auto: exit %d, summary %v", r.code, sum)
+	}
+	e.vars["CKANUP_CONCURRENCY"] = "3"
+	r = e.upload(f, "-d", "acceptance-dataset", "-o", "json", "--force")
+	if sum := summaryOf(r); r.code != 0 || sum["concurrency"] != nil {
+		t.Errorf("CKANUP_CONCURRENCY=3 over the profile's auto: exit %d, summary %v", r.code, sum)
+	}
+	e.vars["CKANUP_CONCURRENCY"] = "Auto"
+	if r := e.run(ctx, "", "config", "set", "concurrency", "5"); r.code != 0 {
+		t.Fatalf("config set concurrency 5: exit %d\n%s", r.code, r.stderr)
+	}
+	r = e.upload(f, "-d", "acceptance-dataset", "-o", "json", "--force")
+	if sum := summaryOf(r); r.code != 0 || sum["concurrency"] == nil {
+		t.Errorf("CKANUP_CONCURRENCY=Auto: exit %d, summary %v", r.code, sum)
+	}
+}
+
+// With --verbose, each decision of --concurrency auto is one line that says
+// what was measured.
+func TestConcurrencyAutoVerboseLines(t *testing.T) {
+	var stderr bytes.Buffer
+	r := &uploadRun{o: &UploadOptions{Deps: &Deps{Stderr: &stderr}, Global: &GlobalOptions{Verbose: true}}}
+	for _, ch := range []upload.ConcurrencyChange{
+		{From: 4, To: 8, Reason: upload.ReasonRose, Rate: 60 << 20},
+		{From: 8, To: 16, Reason: upload.ReasonRose, Rate: 120 << 20, Best: 60 << 20},
+		{From: 16, To: 8, Reason: upload.ReasonFlat, Rate: 125 << 20, Best: 120 << 20, Settled: true},
+		{From: 32, To: 32, Reason: upload.ReasonCeiling, Rate: 400 << 20, Best: 300 << 20, Settled: true},
+		{From: 8, To: 4, Reason: upload.ReasonThrottled, Settled: true},
+	} {
+		r.concurrencyChanged(ch)
+	}
+	want := `ckanup: concurrency auto: 4 → 8 requests in flight (60.0 MiB/s at 4)
+ckanup: concurrency auto: 8 → 16 requests in flight (120.0 MiB/s at 8, up from 60.0 MiB/s)
+ckanup: concurrency auto: 16 → 8 requests in flight, staying there: 125.0 MiB/s at 16 is not 15% above 120.0 MiB/s at 8
+ckanup: concurrency auto: staying at 32 requests in flight, the ceiling (400.0 MiB/s)
+ckanup: concurrency auto: 8 → 4 requests in flight: the store throttled requests; it grows no more
+`
+	if stderr.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", stderr.String(), want)
+	}
+	stderr.Reset()
+	r.o.Global.Verbose = false
+	r.concurrencyChanged(upload.ConcurrencyChange{From: 4, To: 8, Reason: upload.ReasonRose})
+	if stderr.Len() != 0 {
+		t.Errorf("without --verbose: %q", stderr.String())
 	}
 }

@@ -32,6 +32,9 @@ type summary struct {
 	// Datasets counts the data packages of `publish` by outcome (created,
 	// updated, unchanged, failed); absent for `upload`.
 	Datasets map[string]int `json:"datasets,omitempty"`
+	// Concurrency is, with --concurrency auto, the requests in flight the
+	// pool got to at the end of the run; absent otherwise.
+	Concurrency int `json:"concurrency,omitempty"`
 
 	start time.Time
 	took  time.Duration

@@ -80,7 +80,7 @@ var Specs = []Spec{
 		check: checkBool, field: func(s *StoredSettings) *string { return &s.PathStyle }},
 	{Key: PartSize, Flag: "part-size", Env: []string{"CKANUP_PART_SIZE"}, Default: "5MiB", Help: "part size (5MiB to 5GiB)",
 		check: checkPartSize, field: func(s *StoredSettings) *string { return &s.PartSize }},
-	{Key: Concurrency, Flag: "concurrency", Env: []string{"CKANUP_CONCURRENCY"}, Default: strconv.Itoa(upload.DefaultConcurrency), Help: "requests in flight (1 to 64)",
+	{Key: Concurrency, Flag: "concurrency", Env: []string{"CKANUP_CONCURRENCY"}, Default: strconv.Itoa(upload.DefaultConcurrency), Help: "requests in flight (1 to 64, or auto)",
 		check: checkConcurrency, field: func(s *StoredSettings) *string { return &s.Concurrency }},
 	{Key: Checksum, Flag: "checksum", Env: []string{"CKANUP_CHECKSUM"}, Default: string(upload.ChecksumAuto), Help: "request checksums: auto, crc32c, crc64nvme, md5 or off",
 		check: checkChecksum, field: func(s *StoredSettings) *string { return &s.Checksum }},
@@ -250,9 +250,6 @@ func checkChecksum(v string) error {
 }
 
 func checkConcurrency(v string) error {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 64 {
-		return fmt.Errorf("not a whole number from 1 to 64")
-	}
-	return nil
+	_, _, err := upload.ParseConcurrency(v)
+	return err
 }

@@ -37,8 +37,24 @@ type Options struct {
 	// Default DefaultPartSize (5 MiB).
 	PartSize int64
 	// Concurrency is the number of requests in flight, shared by every file the
-	// Uploader sends at once. Default DefaultConcurrency (4).
+	// Uploader sends at once. Default DefaultConcurrency (4). With
+	// AdaptiveConcurrency it is where the pool starts.
 	Concurrency int
+	// AdaptiveConcurrency makes the pool adapt to the link (--concurrency
+	// auto): from Concurrency requests in flight it doubles while the
+	// throughput measured over completed requests rises by at least 15 %, up
+	// to ConcurrencyCeiling, then stays at the best size; the store's
+	// throttling (SlowDown, 503, 429) halves it and stops its growth. Files
+	// are read through the pool without copies, so a larger pool costs
+	// connections, not memory, except for UploadStream, which holds one part
+	// per request in flight. See controller for the measurement.
+	AdaptiveConcurrency bool
+	// ConcurrencyCeiling is the most requests in flight an adaptive pool grows
+	// to. Default DefaultConcurrencyCeiling (32).
+	ConcurrencyCeiling int
+	// OnConcurrency, when set, hears each decision of an adaptive pool. Calls
+	// may come from several goroutines.
+	OnConcurrency func(ConcurrencyChange)
 	// MaxAttempts is the number of tries of one request before giving up. Default 10.
 	MaxAttempts int
 	// MaxRetryTime bounds the time spent retrying one request. Default 5 minutes.
@@ -76,6 +92,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.ConcurrencyCeiling <= 0 {
+		o.ConcurrencyCeiling = DefaultConcurrencyCeiling
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 10
@@ -172,11 +191,12 @@ type Result struct {
 }
 
 // Uploader sends files to S3. One Uploader may run several Uploads at once; they
-// share its pool of Concurrency request slots and its checksum choice.
+// share its pool of request slots (Concurrency, or adaptive) and its checksum
+// choice.
 type Uploader struct {
 	api      API
 	opts     Options
-	tokens   chan struct{}
+	pool     *pool
 	now      func() time.Time
 	maxParts int // MaxParts; smaller in tests
 	// fellBack is set once ChecksumAuto fell back to ChecksumMD5.
@@ -189,8 +209,16 @@ type Uploader struct {
 // New returns an Uploader calling api.
 func New(api API, opts Options) *Uploader {
 	opts = opts.withDefaults()
-	return &Uploader{api: api, opts: opts, tokens: make(chan struct{}, opts.Concurrency), now: opts.Now, maxParts: MaxParts}
+	var ctl *controller
+	if opts.AdaptiveConcurrency {
+		ctl = newController(opts.Concurrency, opts.ConcurrencyCeiling)
+	}
+	return &Uploader{api: api, opts: opts, pool: newPool(opts.Concurrency, ctl, opts.Now, opts.OnConcurrency), now: opts.Now, maxParts: MaxParts}
 }
+
+// Concurrency is the number of requests the pool lets in flight now: fixed,
+// or where an adaptive pool has got to.
+func (u *Uploader) Concurrency() int { return u.pool.size() }
 
 // Plan returns how the file of the given size would be sent.
 func (u *Uploader) Plan(size int64) (Plan, error) { return NewPlan(size, u.opts.PartSize) }
@@ -411,7 +439,8 @@ func (u *Uploader) single(ctx context.Context, job Job, body io.ReaderAt, size i
 	}
 	var answer *s3.PutObjectOutput
 	var mode Checksum
-	err := u.acquire(ctx, func() error {
+	err := u.acquire(ctx, size, func(s slot) error {
+		c.slot = s
 		return u.retry(ctx, c, func(actx context.Context) error {
 			mode = u.ChecksumMode()
 			in := &s3.PutObjectInput{
@@ -527,23 +556,23 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 				}
 				continue
 			}
-			select {
-			case u.tokens <- struct{}{}:
-			case <-gctx.Done():
-				return gctx.Err()
+			s, err := u.pool.acquire(gctx)
+			if err != nil {
+				return err
 			}
 			if stopped.Load() {
-				<-u.tokens
+				u.pool.release(s, 0, false)
 				return nil // a part failed: its error is the group's
 			}
 			g.Go(func() error {
-				defer func() { <-u.tokens }()
 				recheck := func(ctx context.Context) error { return src.recheck(ctx, p.n, p.off, p.size, p.crc) }
-				cp, err := u.sendPart(gctx, job, uploadID, p, mode, recheck, func() io.ReadSeeker { return io.NewSectionReader(src.f, p.off, p.size) })
+				cp, err := u.sendPart(gctx, job, uploadID, s, p, mode, recheck, func() io.ReadSeeker { return io.NewSectionReader(src.f, p.off, p.size) })
 				if err != nil {
 					stopped.Store(true) // before the slot is released: no new part starts
+					u.pool.release(s, 0, false)
 					return fmt.Errorf("upload part %d of %d: %w", p.n, plan.Parts, err)
 				}
+				u.pool.release(s, p.size, true)
 				completed[p.n-1] = cp
 				sent.Add(p.size)
 				job.Recorder.PartDone(p.n, p.size, aws.ToString(cp.ETag), crcBase64(p.crc))
@@ -666,11 +695,12 @@ func (u *Uploader) create(ctx context.Context, job Job, plan Plan, mode *uploadM
 	return uploadID, nil
 }
 
-// sendPart uploads one part, with retries; body gives a fresh reader per
-// attempt; recheck (optional) re-reads the source after a digest error.
-func (u *Uploader) sendPart(ctx context.Context, job Job, uploadID string, p partSum, mode *uploadMode, recheck func(context.Context) error, body func() io.ReadSeeker) (types.CompletedPart, error) {
+// sendPart uploads one part holding slot s, with retries; body gives a fresh
+// reader per attempt; recheck (optional) re-reads the source after a digest
+// error.
+func (u *Uploader) sendPart(ctx context.Context, job Job, uploadID string, s slot, p partSum, mode *uploadMode, recheck func(context.Context) error, body func() io.ReadSeeker) (types.CompletedPart, error) {
 	var cp types.CompletedPart
-	c := call{op: "UploadPart", part: p.n, obs: job.Observer, timeout: u.partTimeout(p.size), recheck: recheck}
+	c := call{op: "UploadPart", part: p.n, obs: job.Observer, timeout: u.partTimeout(p.size), recheck: recheck, slot: s}
 	err := u.retry(ctx, c, func(actx context.Context) error {
 		m := mode.get()
 		if m == ChecksumMD5 && p.md5 == nil {
@@ -870,15 +900,16 @@ func (u *Uploader) abandon(ctx context.Context, job Job, uploadID string, cause 
 	return me
 }
 
-// acquire runs fn holding one of the shared request slots.
-func (u *Uploader) acquire(ctx context.Context, fn func() error) error {
-	select {
-	case u.tokens <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+// acquire runs fn holding one of the shared request slots; when fn
+// succeeds, S3 acknowledged n bytes.
+func (u *Uploader) acquire(ctx context.Context, n int64, fn func(slot) error) error {
+	s, err := u.pool.acquire(ctx)
+	if err != nil {
+		return err
 	}
-	defer func() { <-u.tokens }()
-	return fn()
+	err = fn(s)
+	u.pool.release(s, n, err == nil)
+	return err
 }
 
 // call describes one S3 request for retry.
@@ -890,6 +921,9 @@ type call struct {
 	// recheck, when set, runs after a digest error before any retry; its
 	// error (a changed source) ends the retries.
 	recheck func(context.Context) error
+	// slot is the request's place in the pool (zero for requests outside it),
+	// told when the store throttles it.
+	slot slot
 }
 
 // errSendAgain asks retry to send the request again at once, without counting
@@ -948,6 +982,9 @@ func (u *Uploader) retry(ctx context.Context, c call, fn func(context.Context) e
 			return nil
 		}
 		last = err
+		if throttling(err) {
+			u.pool.throttled(c.slot)
+		}
 		var pe *backoff.PermanentError
 		if errors.As(err, &pe) {
 			return err

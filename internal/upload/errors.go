@@ -212,6 +212,22 @@ func credentialsExpired(err error) bool {
 	return false
 }
 
+// throttling reports an answer asking the client to slow down: S3's
+// SlowDown (503), the throttling codes of S3-compatible stores, and a bare
+// 503 or 429. An adaptive pool halves on it (see pool.throttled).
+func throttling(err error) bool {
+	switch APICode(err) {
+	case "SlowDown", "Throttling", "ThrottlingException", "TooManyRequests", "RequestLimitExceeded",
+		"RequestThrottled", "ServiceUnavailable":
+		return true
+	}
+	switch HTTPStatus(err) {
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		return true
+	}
+	return false
+}
+
 // digestMismatch reports a server that computed another checksum of the body
 // than the request declared: the bytes changed on the way or at the source.
 func digestMismatch(err error) bool {

@@ -18,8 +18,10 @@ import (
 func MaxStreamSize(partSize int64) int64 { return partSize * MaxParts }
 
 // UploadStream sends a stream of unknown size (standard input) to job.Key. It
-// reads the stream once, part by part, into at most Concurrency+1 buffers of
-// the part size (memory is bounded by that), computing the SHA-256 and each
+// reads the stream once, part by part, into one buffer of the part size per
+// request in flight plus one (memory is bounded by that: Concurrency+1 buffers,
+// or as many as an adaptive pool grows to, at most ConcurrencyCeiling+1),
+// computing the SHA-256 and each
 // part's checksums as it goes; a stream shorter than one part goes in a single
 // PutObject. The part size is fixed, so a stream can be at most
 // MaxStreamSize(part size): raise --part-size for larger ones. A stream cannot
@@ -76,8 +78,9 @@ func (u *Uploader) streamMultipart(ctx context.Context, r io.Reader, first []byt
 		}
 	}()
 	// Buffers circulate: read into a free one, upload it, give it back.
-	free := make(chan []byte, u.opts.Concurrency+1)
-	for i := 0; i < u.opts.Concurrency; i++ { // first is in use
+	// At most one buffer per request in flight, plus the one being read.
+	free := make(chan []byte, u.pool.ceiling()+1)
+	for i := 0; i < u.pool.ceiling(); i++ { // first is in use
 		free <- nil // allocated on first use
 	}
 	sums := newFileSums(0, mode.get())
@@ -109,23 +112,23 @@ func (u *Uploader) streamMultipart(ctx context.Context, r io.Reader, first []byt
 		}
 		data := buf[:n]
 		p := sums.add(data)
-		select {
-		case u.tokens <- struct{}{}:
-		case <-gctx.Done():
+		s, err := u.pool.acquire(gctx)
+		if err != nil {
 			return nil, fail(nil)
 		}
 		if stopped.Load() {
-			<-u.tokens
+			u.pool.release(s, 0, false)
 			return nil, fail(nil)
 		}
 		g.Go(func() error {
-			defer func() { <-u.tokens }()
-			defer func() { free <- data[:cap(data)] }()
-			cp, err := u.sendPart(gctx, job, uploadID, p, mode, nil, func() io.ReadSeeker { return bytes.NewReader(data) })
+			cp, err := u.sendPart(gctx, job, uploadID, s, p, mode, nil, func() io.ReadSeeker { return bytes.NewReader(data) })
+			free <- data[:cap(data)]
 			if err != nil {
 				stopped.Store(true)
+				u.pool.release(s, 0, false)
 				return fmt.Errorf("upload part %d: %w", p.n, err)
 			}
+			u.pool.release(s, p.size, true)
 			mu.Lock()
 			completed = append(completed, cp)
 			mu.Unlock()

@@ -52,6 +52,7 @@ func allClients() []*client {
 	return []*client{
 		ckanupClient("ckanup", "ckanup defaults (5 MiB × 4)", "ckanup"),
 		ckanupClient("ckanup-8x10", "ckanup --part-size 8MiB --concurrency 10", "ckanup", "--part-size", "8MiB", "--concurrency", "10"),
+		ckanupClient("ckanup-auto", "ckanup --concurrency auto (5 MiB × 4 growing)", "ckanup", "--concurrency", "auto"),
 		ckanupClient("ckanup-base", "ckanup baseline (-ckanup-base)", "ckanup-base"),
 		awsClient("aws", "aws-cli defaults (8 MiB × 10)", "aws-default"),
 		awsClient("aws-5x4", "aws-cli at 5 MiB × 4", "aws-5x4"),

@@ -148,7 +148,7 @@ func run() error {
 		return fmt.Errorf("-many-size: %w", err)
 	}
 	var specs []*caseSpec
-	all := []string{"ckanup", "ckanup-base", "aws", "aws-5x4", "rclone", "sdkloop", "curl"}
+	all := []string{"ckanup", "ckanup-auto", "ckanup-base", "aws", "aws-5x4", "rclone", "sdkloop", "curl"}
 	if *smoke {
 		specs = smokeCases()
 	} else {
@@ -165,7 +165,7 @@ func run() error {
 			"https-10k": {ID: "https-10k", Title: fmt.Sprintf("%s files × %s over HTTPS into one dataset (ckanup's peak RSS)", fmtCount(*manyCount), fmtSize(many)), TLS: true, Size: many, Count: *manyCount, Rounds: *roundsMany,
 				Clients: []string{"ckanup", "ckanup-base"}},
 			"https-rtt": {ID: "https-rtt", Title: fmt.Sprintf("%s file over HTTPS with a %s round trip (delay proxy)", fmtSize(size), *rtt), TLS: true, Delay: *rtt / 2, Size: size, Rounds: *roundsRTT,
-				Clients: []string{"ckanup", "ckanup-8x10", "aws", "rclone", "sdkloop"}},
+				Clients: []string{"ckanup", "ckanup-auto", "ckanup-8x10", "aws", "rclone", "sdkloop"}},
 		}
 		for _, id := range splitList(*cases) {
 			c, ok := catalog[id]
@@ -267,7 +267,7 @@ func smokeCases() []*caseSpec {
 		{ID: "smoke-https-file", Title: "smoke: one file over HTTPS", TLS: true, Size: 6*mib + 3, Rounds: 1, Clients: single},
 		{ID: "smoke-http-file", Title: "smoke: one file over HTTP", Size: 6*mib + 3, Rounds: 1, Clients: single},
 		{ID: "smoke-https-dir", Title: "smoke: a directory over HTTPS", TLS: true, Size: 10*kib + 1, Count: 5, Rounds: 1, Clients: many},
-		{ID: "smoke-rtt", Title: "smoke: through the delay proxy", TLS: true, Delay: 2 * time.Millisecond, Size: 6*mib + 3, Rounds: 1, Clients: []string{"ckanup", "sdkloop"}},
+		{ID: "smoke-rtt", Title: "smoke: through the delay proxy", TLS: true, Delay: 2 * time.Millisecond, Size: 6*mib + 3, Rounds: 1, Clients: []string{"ckanup", "ckanup-auto", "sdkloop"}},
 	}
 }
 

@@ -205,6 +205,8 @@ func (b *bench) report(specs []*caseSpec, args []string) string {
 	ratio("http-1g", "ckanup", "sdkloop-signed", "1 GiB over plain HTTP (target: faster than before the issue; for context, against the signed SDK loop)", 0, false)
 	ratio("https-small", "ckanup", "rclone", "small files, files/s", 1.0, true)
 	ratio("https-rtt", "ckanup", "aws", "round trip", 1.0, false)
+	ratio("https-1g", "ckanup-auto", "ckanup", "1 GiB over HTTPS (--concurrency auto on a LAN, for context)", 0, false)
+	ratio("https-rtt", "ckanup-auto", "aws", "round trip", 1.0, false)
 	ratio("https-rtt", "ckanup-8x10", "aws", "round trip", 1.0, false)
 	if c := findCase(specs, "https-4g"); c != nil {
 		if st := b.stats(c, "ckanup"); st.rss.N > 0 {

@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -389,5 +390,30 @@ func TestAutoConcurrencyBacksOffWhenThrottled(t *testing.T) {
 	}
 	if up.Concurrency() != 4 || changes.Load() != 1 {
 		t.Errorf("after SlowDown: size %d, %d throttling decisions; want 8 → 4 once", up.Concurrency(), changes.Load())
+	}
+}
+
+func TestUploadStreamWithAdaptivePool(t *testing.T) {
+	_, data := writeFile(t, 23*mib+5)
+	fake := newFakeS3()
+	var inFlight, peak atomic.Int32
+	fake.hook = func(int32) {
+		n := inFlight.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(time.Millisecond) // let the reader catch up: a pool that is full
+		inFlight.Add(-1)
+	}
+	opts := testOptions()
+	opts.AdaptiveConcurrency, opts.Concurrency, opts.ConcurrencyCeiling = true, 2, 3
+	res, err := New(fake, opts).UploadStream(context.Background(), bytes.NewReader(data), Job{Bucket: "b", Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fake.object("k"), data) || res.SHA256 != sha(data) || res.Parts != 5 {
+		t.Fatalf("result %+v", res)
+	}
+	if p := peak.Load(); p > 3 {
+		t.Errorf("%d parts in flight, above the ceiling of 3", p)
 	}
 }

@@ -52,9 +52,12 @@ demo-dataset and user uploader (an editor there), on free loopback ports.
 It prints, as shell export lines, the environment that points ckanup at it:
 CKAN_URL, CKAN_API_TOKEN, CKANUP_BUCKET, AWS_ENDPOINT_URL_S3, AWS_REGION,
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, CKANUP_STATE_DIR (a journal directory
-of its own, so your own state directory is not touched) and CKANUP_SANDBOX_PID.
-Objects and journal live in a temporary directory removed when the sandbox
-stops (or in --dir).
+of its own, so your own state directory is not touched), CKANUP_SANDBOX_DIR and
+CKANUP_SANDBOX_PID. Objects and journal live in CKANUP_SANDBOX_DIR: a new
+directory in $TMPDIR (default /tmp), removed when the sandbox stops on Ctrl-C or
+SIGTERM (kill "$CKANUP_SANDBOX_PID"), also when a second signal ends it at once;
+or the directory given with --dir, which is kept. A sandbox killed with
+SIGKILL (kill -9) cannot remove it.
 
   --background   start it as a separate process, print the lines once it is
                  ready, and return: eval "$(ckanup sandbox --background)"
@@ -107,8 +110,15 @@ func runSandbox(ctx context.Context, o *SandboxOptions) error {
 	if err != nil {
 		return err
 	}
+	// Deferred calls do not run when a second signal ends ckanup at once.
+	defer onForcedExit(func() {
+		_ = sb.RemoveTemp()
+		if o.EnvFile != "" {
+			_ = os.Remove(o.EnvFile)
+		}
+	})()
 	defer sb.Close()
-	env := append(sb.Env(), [2]string{"CKANUP_SANDBOX_PID", strconv.Itoa(os.Getpid())})
+	env := append(sb.Env(), [2]string{"CKANUP_SANDBOX_DIR", sb.Dir}, [2]string{"CKANUP_SANDBOX_PID", strconv.Itoa(os.Getpid())})
 	if o.EnvFile != "" {
 		if err := sandbox.WriteEnvFile(o.EnvFile, env); err != nil {
 			return err
@@ -118,7 +128,7 @@ func runSandbox(ctx context.Context, o *SandboxOptions) error {
 	} else {
 		fmt.Fprint(o.Stdout, sandbox.ShellExports(env))
 	}
-	fmt.Fprintf(o.Stderr, "ckanup sandbox: CKAN at %s, S3 at %s (bucket %s), objects and journal in %s\n", sb.CKANURL, sb.S3URL, sb.Bucket, sb.Dir)
+	fmt.Fprintf(o.Stderr, "ckanup sandbox: CKAN at %s, S3 at %s (bucket %s), objects and journal in %s (%s)\n", sb.CKANURL, sb.S3URL, sb.Bucket, sb.Dir, dirFate(o.Dir))
 	fmt.Fprintln(o.Stderr, "ckanup sandbox: then: ckanup upload FILE --dataset demo-dataset; stop with Ctrl-C or kill", os.Getpid())
 	<-ctx.Done()
 	return nil
@@ -197,15 +207,41 @@ func runSandboxBackground(ctx context.Context, o *SandboxOptions) error {
 				continue
 			}
 			fmt.Fprint(o.Stdout, string(b))
-			fmt.Fprintf(o.Stderr, "ckanup sandbox: running as process %d; stop it with: kill \"$CKANUP_SANDBOX_PID\"\n", c.Process.Pid)
+			fmt.Fprintf(o.Stderr, "ckanup sandbox: running as process %d, objects and journal in \"$CKANUP_SANDBOX_DIR\" (%s); stop it with: kill \"$CKANUP_SANDBOX_PID\"\n", c.Process.Pid, dirFate(o.Dir))
 			return nil
 		case <-timeout.C:
-			_ = c.Process.Kill()
+			stopSandboxProcess(c.Process, exited)
 			return fmt.Errorf("the sandbox was not ready after %s", sandboxStartTimeout)
 		case <-ctx.Done():
-			_ = c.Process.Kill()
+			stopSandboxProcess(c.Process, exited)
 			return ctx.Err()
 		}
+	}
+}
+
+// dirFate says what becomes of the sandbox's directory when it stops.
+func dirFate(dir string) string {
+	if dir != "" {
+		return "kept when it stops"
+	}
+	return "removed when it stops"
+}
+
+// sandboxStopTimeout bounds the wait for a sandbox process asked to stop.
+const sandboxStopTimeout = 10 * time.Second
+
+// stopSandboxProcess asks a sandbox process that was never ready to stop, so
+// that it removes its directory, and kills it if it has not ended after
+// sandboxStopTimeout. exited receives the end of the process.
+func stopSandboxProcess(p *os.Process, exited <-chan error) {
+	if err := terminateProcess(p); err != nil {
+		_ = p.Kill()
+		return
+	}
+	select {
+	case <-exited:
+	case <-time.After(sandboxStopTimeout):
+		_ = p.Kill()
 	}
 }
 
@@ -243,6 +279,7 @@ func runDemo(ctx context.Context, o *DemoOptions) error {
 	if err != nil {
 		return err
 	}
+	defer onForcedExit(func() { _ = sb.RemoveTemp() })()
 	defer sb.Close()
 	say := func(format string, a ...any) {
 		if !o.Global.Quiet {

@@ -146,9 +146,6 @@ func TestDocumentedCommandsRun(t *testing.T) {
 		"GOBIN=" + bin, "GOCACHE=" + goEnv("GOCACHE"), "GOMODCACHE=" + goEnv("GOMODCACHE"),
 		"GOPATH=" + goEnv("GOPATH"), "GOPROXY=" + goEnv("GOPROXY"), "GOTOOLCHAIN=local",
 	}
-	if v := os.Getenv("TMPDIR"); v != "" {
-		env = append(env, "TMPDIR="+v)
-	}
 
 	scripts := readmeScripts(t, filepath.Join(root, "README.md"))
 	scripts = append(scripts, helpScripts(newRootCmd(DefaultDeps(), nil))...)
@@ -195,14 +192,20 @@ func TestDocumentedCommandsRun(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
+			// Each script has a TMPDIR of its own, which must be empty once
+			// the sandbox it started has stopped.
+			tmp := t.TempDir()
 			cmd := exec.CommandContext(ctx, bash, "-c", script)
 			cmd.Dir = dir
-			cmd.Env = env
+			cmd.Env = append(env[:len(env):len(env)], "TMPDIR="+tmp)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("%v\nscript:\n%s\noutput:\n%s", err, script, out)
 			}
 			t.Logf("output:\n%s", out)
+			if left := waitForEmpty(t, tmp, 30*time.Second); len(left) != 0 {
+				t.Errorf("left in TMPDIR after the script: %v", left)
+			}
 		})
 	}
 }

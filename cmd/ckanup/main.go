@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 )
 
@@ -26,9 +27,46 @@ func main() {
 		fmt.Fprintln(os.Stderr, "\nckanup: interrupted; cleaning up (press Ctrl-C again to stop at once)")
 		cancel()
 		<-sigs
+		runForcedExitCleanups()
 		os.Exit(exitInterrupted)
 	}()
 	code := Execute(ctx, os.Args[1:], DefaultDeps())
 	cancel()
 	os.Exit(code)
+}
+
+// forcedExit holds what must still be done when a second Ctrl-C or SIGTERM
+// ends ckanup at once, skipping deferred calls: removing what must not outlive
+// the process (a sandbox's temporary directory). Each function must be quick.
+var forcedExit struct {
+	sync.Mutex
+	next int
+	fns  map[int]func()
+}
+
+// onForcedExit registers f to run if ckanup is ended at once by a second
+// signal, and returns the function that unregisters it.
+func onForcedExit(f func()) (unregister func()) {
+	forcedExit.Lock()
+	defer forcedExit.Unlock()
+	if forcedExit.fns == nil {
+		forcedExit.fns = map[int]func(){}
+	}
+	id := forcedExit.next
+	forcedExit.next++
+	forcedExit.fns[id] = f
+	return func() {
+		forcedExit.Lock()
+		defer forcedExit.Unlock()
+		delete(forcedExit.fns, id)
+	}
+}
+
+// runForcedExitCleanups runs the registered functions, in no fixed order.
+func runForcedExitCleanups() {
+	forcedExit.Lock()
+	defer forcedExit.Unlock()
+	for _, f := range forcedExit.fns {
+		f()
+	}
 }

@@ -176,7 +176,8 @@ func WriteEnvFile(path string, env [][2]string) error {
 	return nil
 }
 
-// Close stops the servers and removes a temporary directory.
+// Close stops the servers (waiting up to 5 seconds for requests in flight)
+// and removes the directory if Start made it (Options.Dir empty).
 func (sb *Sandbox) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -184,8 +185,20 @@ func (sb *Sandbox) Close() error {
 	for _, s := range sb.servers {
 		errs = append(errs, s.Shutdown(ctx))
 	}
-	if sb.tmp {
-		errs = append(errs, os.RemoveAll(sb.Dir))
-	}
+	errs = append(errs, sb.RemoveTemp())
 	return errors.Join(errs...)
+}
+
+// RemoveTemp removes the directory if Start made it (Options.Dir empty),
+// without stopping the servers: for a process about to end at once, which
+// has no time for Close. A directory given in Options.Dir is kept. It returns
+// the error of os.RemoveAll.
+func (sb *Sandbox) RemoveTemp() error {
+	if !sb.tmp {
+		return nil
+	}
+	if err := os.RemoveAll(sb.Dir); err != nil {
+		return fmt.Errorf("sandbox: remove %s: %w", sb.Dir, err)
+	}
+	return nil
 }

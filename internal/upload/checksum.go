@@ -191,20 +191,39 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// readBufs holds the 1 MiB read buffers of the checksum passes for reuse. A
-// fresh one per file made a directory of 100 KiB files allocate ten times its
-// size, and garbage collection took more CPU than the checksums (see
-// docs/performance.md).
-var readBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+// Read buffers of the checksum passes, reused. A fresh 1 MiB buffer per file
+// made a directory of 100 KiB files allocate ten times its size, and garbage
+// collection took more CPU than the checksums (see docs/performance.md). A
+// file smaller than 1 MiB is read through a buffer of smallReadBuf bytes, so
+// that a run of small files does not keep 1 MiB per file in flight.
+const (
+	largeReadBuf = 1 << 20
+	smallReadBuf = 128 << 10
+)
+
+var (
+	largeBufs = sync.Pool{New: func() any { b := make([]byte, largeReadBuf); return &b }}
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, smallReadBuf); return &b }}
+)
+
+// readBuf returns a pooled read buffer for a file of size bytes (-1:
+// unknown) and the function that gives it back.
+func readBuf(size int64) (buf []byte, release func()) {
+	pool := &largeBufs
+	if size >= 0 && size < largeReadBuf {
+		pool = &smallBufs
+	}
+	bp := pool.Get().(*[]byte)
+	return *bp, func() { pool.Put(bp) }
+}
 
 // readParts reads the file sequentially, part by part, updating s and calling
 // emit after each part. It fails with ErrSourceChanged if the file is shorter
 // than the plan says, and with ctx's error within one 1 MiB buffer of a
 // cancellation.
 func readParts(ctx context.Context, r io.ReaderAt, plan Plan, s *fileSums, emit func(partSum) error) error {
-	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
-	buf := *bp
+	buf, release := readBuf(plan.Size)
+	defer release()
 	for n := 1; n <= plan.Parts; n++ {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -329,7 +329,7 @@ func (s *source) recheck(ctx context.Context, n int, off, size int64, want uint3
 }
 
 // HashFile returns the SHA-256 (hex) and size of the file at path, reading it
-// once. It stops within 1 MiB of ctx's cancellation, returning ctx's error.
+// once. It stops within one read buffer (at most 1 MiB) of ctx's cancellation, returning ctx's error.
 func HashFile(ctx context.Context, path string) (string, int64, error) {
 	src, err := openSource(path)
 	if err != nil {
@@ -337,9 +337,9 @@ func HashFile(ctx context.Context, path string) (string, int64, error) {
 	}
 	defer src.f.Close()
 	sums := newFileSums(0, ChecksumOff)
-	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
-	n, err := io.CopyBuffer(sums.sha, ctxReader{ctx, src.f}, *bp)
+	buf, release := readBuf(src.size)
+	defer release()
+	n, err := io.CopyBuffer(sums.sha, ctxReader{ctx, src.f}, buf)
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", n, ctx.Err()

@@ -442,10 +442,23 @@ func (r *uploadRun) uploadAll(ctx context.Context, items []*publish.Item) error 
 	r.disp = newDisplay(r.o.Stderr, r.displayMode(), r.o.Global.Verbose, 30*time.Second, r.o.Now)
 	r.disp.begin(len(items), plannedBytes(items))
 	sum := newSummary(r.o.Now())
-	records := r.pub.Run(ctx, items, func(rec *publish.Record) {
+	// Each keeps nothing of a finished file: the outcome is tallied here.
+	var ended, failed, code int
+	r.pub.Each(ctx, items, func(rec *publish.Record) {
 		r.disp.pause()
 		r.printRecord(rec)
 		sum.add(rec.Status)
+		ended++
+		if rec.Err == nil {
+			return
+		}
+		switch c := exitCode(rec.Err); {
+		case failed == 0:
+			code = c
+		case c != code:
+			code = exitFailure
+		}
+		failed++
 	})
 	r.disp.close()
 	sum.end(r.o.Now(), r.disp.bytesSent(), ctx.Err() != nil)
@@ -456,23 +469,11 @@ func (r *uploadRun) uploadAll(ctx context.Context, items []*publish.Item) error 
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	var failed []*publish.Record
-	for _, rec := range records {
-		if rec.Err != nil {
-			failed = append(failed, rec)
-		}
-	}
 	switch {
-	case len(failed) == 0:
+	case failed == 0:
 		return nil
-	case len(failed) < len(records):
-		return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d files failed", len(failed), len(records))}
-	}
-	code := exitCode(failed[0].Err)
-	for _, f := range failed[1:] {
-		if exitCode(f.Err) != code {
-			code = exitFailure
-		}
+	case failed < ended:
+		return &exitError{code: exitPartial, err: fmt.Errorf("%d of %d files failed", failed, ended)}
 	}
 	return &exitError{code: code}
 }

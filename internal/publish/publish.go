@@ -344,6 +344,25 @@ func (p *Publisher) Record(it *Item) *Record {
 // So an interrupted run loses at most the registrations waiting, whose objects
 // a re-run finds in place and registers without uploading them again.
 func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) []*Record {
+	var all []*Record
+	p.run(ctx, items, false, func(rec *Record) {
+		all = append(all, rec)
+		if done != nil {
+			done(rec)
+		}
+	})
+	return all
+}
+
+// Each publishes the items as Run does, calling done with each record as its
+// file finishes, and keeps nothing of a file once done has returned: it
+// clears each entry of items as it takes the file, so a finished file's item
+// and record can be freed and memory does not grow with the number of files.
+func (p *Publisher) Each(ctx context.Context, items []*Item, done func(*Record)) {
+	p.run(ctx, items, true, done)
+}
+
+func (p *Publisher) run(ctx context.Context, items []*Item, clear bool, done func(*Record)) {
 	results := make(chan *Record)
 	ready := make(chan *staged)
 	next := make(chan *Item)
@@ -366,7 +385,11 @@ func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) 
 		// The workers end once next is closed, after the records of the
 		// files never started are sent: results stays open until then.
 		defer close(next)
-		for i, it := range items {
+		for i := range items {
+			it := items[i]
+			if clear {
+				items[i] = nil
+			}
 			if ctx.Err() == nil {
 				select {
 				case next <- it:
@@ -374,12 +397,9 @@ func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) 
 				case <-ctx.Done():
 				}
 			}
-			for _, it := range items[i:] {
-				rec := p.Record(it)
-				rec.Status, rec.Err = StatusFailed, ctx.Err()
-				results <- rec
-			}
-			return
+			rec := p.Record(it)
+			rec.Status, rec.Err = StatusFailed, ctx.Err()
+			results <- rec
 		}
 	}()
 	go func() { wg.Wait(); close(ready) }()
@@ -387,17 +407,12 @@ func (p *Publisher) Run(ctx context.Context, items []*Item, done func(*Record)) 
 		defer close(results)
 		p.batches(ctx, ready, results, p.registerAll)
 	}()
-	var all []*Record
 	for rec := range results {
 		if rec.Err != nil {
 			rec.Error = rec.Err.Error()
 		}
-		all = append(all, rec)
-		if done != nil {
-			done(rec)
-		}
+		done(rec)
 	}
-	return all
 }
 
 // batches registers the staged files from ready (see Run) and sends their

@@ -400,3 +400,36 @@ func TestRunCancelled(t *testing.T) {
 		t.Errorf("%d PUTs after the cancellation", e.sent("PUT"))
 	}
 }
+
+// Each reports every file once and lets go of each item as it takes it, so
+// that finished files can be freed.
+func TestEachLetsGoOfItems(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	var files []File
+	for i := range 12 {
+		files = append(files, writeFile(t, dir, fmt.Sprintf("e%02d.csv", i), 10, uint64(i)))
+	}
+	p := e.publisher("acceptance-dataset", Options{FilesInFlight: 3})
+	items, err := p.Plan(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	p.Each(context.Background(), items, func(r *Record) {
+		if r.Status != StatusCreated {
+			t.Errorf("%+v", r)
+		}
+		seen[r.Name]++
+	})
+	for _, f := range files {
+		if seen[f.Name] != 1 {
+			t.Errorf("%s reported %d times", f.Name, seen[f.Name])
+		}
+	}
+	for i, it := range items {
+		if it != nil {
+			t.Errorf("item %d (%s) still held", i, it.File.Name)
+		}
+	}
+}

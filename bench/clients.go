@@ -83,6 +83,7 @@ func ckanupClient(id, label, bin string, extra ...string) *client {
 			"XDG_CONFIG_HOME="+filepath.Join(r.tmp, "config"),
 			"XDG_STATE_HOME="+filepath.Join(r.tmp, "state"),
 		)
+		env = append(env, b.ckanupEnv...)
 		return argv, env, nil
 	}}
 }

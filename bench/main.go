@@ -84,7 +84,7 @@ type bench struct {
 	ckan                    *ckansim.Server
 	world                   *ckansim.World
 	ckanURL                 string
-	ckanupArgs              []string
+	ckanupArgs, ckanupEnv   []string
 	verifyContent, failFast bool
 	seq                     int
 	results                 []result
@@ -124,6 +124,7 @@ func run() error {
 		out         = flag.String("out", "docs/performance.md", "report to write (its generated section is replaced)")
 		base        = flag.String("ckanup-base", "", "also measure ckanup built from this git revision (client ckanup-base)")
 		ckanupArgs  = flag.String("ckanup-args", "", "extra arguments for every ckanup run (space-separated), e.g. --cpuprofile=/tmp/cpu.out")
+		ckanupEnv   = flag.String("ckanup-env", "", "extra environment for every ckanup run (space-separated NAME=value), e.g. GODEBUG=gctrace=1 (its output goes to the run's log, kept with -keep)")
 		awsBin      = flag.String("aws", "/usr/bin/aws", "aws-cli to run (Debian's awscli package by default)")
 		install     = flag.Bool("install", true, "install missing tools: versitygw with go install, time/awscli/rclone/curl with apt-get")
 		verify      = flag.Bool("verify-content", false, "after each run, download every object and compare its SHA-256 (always on with -smoke)")
@@ -196,6 +197,7 @@ func run() error {
 	if *ckanupArgs != "" {
 		b.ckanupArgs = strings.Fields(*ckanupArgs)
 	}
+	b.ckanupEnv = strings.Fields(*ckanupEnv)
 	if b.repo, err = repoRoot(); err != nil {
 		return err
 	}

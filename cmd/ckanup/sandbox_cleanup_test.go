@@ -86,12 +86,14 @@ func TestSandboxRemovesItsDirectory(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(m[1], "state")); err != nil || !fi.IsDir() {
 		t.Errorf("no journal directory in %s: %v", m[1], err)
 	}
-	if !strings.Contains(errb.String(), m[1]+" (removed when it stops)") {
-		t.Errorf("the sandbox does not say where its directory is and that it goes:\n%s", errb.String())
-	}
 	cancel()
 	if c := <-code; c != 0 {
 		t.Errorf("exit %d after stop\n%s", c, errb.String())
+	}
+	// errb is read only once the command has returned: it writes to it
+	// until then.
+	if !strings.Contains(errb.String(), m[1]+" (removed when it stops)") {
+		t.Errorf("the sandbox does not say where its directory is and that it goes:\n%s", errb.String())
 	}
 	if left := leftIn(t, tmp); len(left) != 0 {
 		t.Errorf("left in TMPDIR after the sandbox stopped: %v", left)

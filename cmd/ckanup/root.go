@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/failure"
 	"github.com/ckanup/ckanup/internal/hint"
 	"github.com/spf13/cobra"
@@ -33,7 +34,7 @@ type Deps struct {
 func DefaultDeps() *Deps {
 	return &Deps{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv,
-		HTTPClient: &http.Client{Timeout: 2 * time.Minute},
+		HTTPClient: ckan.NewHTTPClient(2 * time.Minute),
 		Now:        time.Now,
 		IsTerminal: func(s any) bool {
 			f, ok := s.(*os.File)

@@ -304,7 +304,7 @@ func (r *uploadRun) publisher(ctx context.Context, partSize int64, jr *uploadJou
 		CKAN: r.client, Dataset: r.dataset, User: r.user.Name, Target: r.target, S3: api, Uploader: up,
 		FindUploads: r.findUploads(api),
 		Journal:     jr.st, JournalDir: jr.dir,
-		ObjectURL:   func(key string) string { return objectURL(r.source.Config, r.target, o.PublicURLBase, key) },
+		ObjectURL:   objectURLs(r.source.Config, r.target, o.PublicURLBase),
 		Description: o.Desc, Format: o.Format, ResourceID: o.ResourceID, Force: o.Force,
 		Args: o.Global.Args, FilesInFlight: filesInFlight, BatchSize: o.RegisterBatch, Stdin: o.Stdin, Now: o.Now, Events: uploadEvents{r, ctx},
 	}), nil

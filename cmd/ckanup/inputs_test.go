@@ -30,7 +30,7 @@ func TestObjectURL(t *testing.T) {
 			"https://cdn.example.org/files/portal/org/ds/res/a%20b%2Bc%25.csv"},
 	}
 	for _, tc := range cases {
-		if got := objectURL(aws.Config{Region: "us-east-1"}, tc.target, tc.public, key); got != tc.want {
+		if got := objectURLs(aws.Config{Region: "us-east-1"}, tc.target, tc.public)(key); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}

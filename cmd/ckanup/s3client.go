@@ -100,11 +100,15 @@ func where(t creds.Target) string {
 // the SDK's HTTP client with its CA bundle and proxy settings, no SDK retries).
 func newS3Client(src *creds.Source) *s3.Client { return s3client.New(src.Config, src.Target) }
 
-// objectURL is the URL recorded on the resource (see s3client.ObjectURL).
-func objectURL(cfg aws.Config, t creds.Target, publicBase, key string) string {
-	u, err := s3client.ObjectURL(context.Background(), cfg, t, publicBase, key)
-	if err != nil {
-		return "s3://" + t.Bucket + "/" + key // the endpoint rules refused the target; the upload will say why
+// objectURLs returns the URL recorded on the resource for each object key
+// (see s3client.ObjectURLs).
+func objectURLs(cfg aws.Config, t creds.Target, publicBase string) func(key string) string {
+	resolve := s3client.ObjectURLs(cfg, t, publicBase)
+	return func(key string) string {
+		u, err := resolve(context.Background(), key)
+		if err != nil {
+			return "s3://" + t.Bucket + "/" + key // the endpoint rules refused the target; the upload will say why
+		}
+		return u
 	}
-	return u
 }

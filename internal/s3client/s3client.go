@@ -111,28 +111,40 @@ func SignsPayloads(t creds.Target) bool {
 // key (a CDN or a website in front of the bucket). Key characters are escaped
 // as the SDK escapes them in the request path.
 func ObjectURL(ctx context.Context, cfg aws.Config, t creds.Target, publicBase, key string) (string, error) {
-	path := httpbinding.EscapePath(key, false)
+	return ObjectURLs(cfg, t, publicBase)(ctx, key)
+}
+
+// ObjectURLs returns ObjectURL for cfg, t and publicBase with the client's
+// options built once (building them costs far more than resolving one URL),
+// for a run that registers many objects.
+func ObjectURLs(cfg aws.Config, t creds.Target, publicBase string) func(ctx context.Context, key string) (string, error) {
 	if publicBase != "" {
-		return strings.TrimSuffix(publicBase, "/") + "/" + path, nil
+		base := strings.TrimSuffix(publicBase, "/") + "/"
+		return func(_ context.Context, key string) (string, error) {
+			return base + httpbinding.EscapePath(key, false), nil
+		}
 	}
 	o := s3.NewFromConfig(cfg, Configure(t)).Options()
-	params := s3.EndpointParameters{
-		Bucket:         aws.String(t.Bucket),
-		Region:         aws.String(o.Region),
-		UseFIPS:        aws.Bool(o.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled),
-		UseDualStack:   aws.Bool(o.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled),
-		Endpoint:       o.BaseEndpoint,
-		ForcePathStyle: aws.Bool(o.UsePathStyle),
-		Accelerate:     aws.Bool(o.UseAccelerate),
-		Key:            aws.String(key),
+	return func(ctx context.Context, key string) (string, error) {
+		path := httpbinding.EscapePath(key, false)
+		params := s3.EndpointParameters{
+			Bucket:         aws.String(t.Bucket),
+			Region:         aws.String(o.Region),
+			UseFIPS:        aws.Bool(o.EndpointOptions.UseFIPSEndpoint == aws.FIPSEndpointStateEnabled),
+			UseDualStack:   aws.Bool(o.EndpointOptions.UseDualStackEndpoint == aws.DualStackEndpointStateEnabled),
+			Endpoint:       o.BaseEndpoint,
+			ForcePathStyle: aws.Bool(o.UsePathStyle),
+			Accelerate:     aws.Bool(o.UseAccelerate),
+			Key:            aws.String(key),
+		}
+		if o.Region == "" {
+			return "", fmt.Errorf("object URL: no region")
+		}
+		ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, params)
+		if err != nil {
+			return "", fmt.Errorf("object URL of s3://%s/%s: %w", t.Bucket, key, err)
+		}
+		u := ep.URI
+		return strings.TrimSuffix(u.String(), "/") + "/" + path, nil
 	}
-	if o.Region == "" {
-		return "", fmt.Errorf("object URL: no region")
-	}
-	ep, err := o.EndpointResolverV2.ResolveEndpoint(ctx, params)
-	if err != nil {
-		return "", fmt.Errorf("object URL of s3://%s/%s: %w", t.Bucket, key, err)
-	}
-	u := ep.URI
-	return strings.TrimSuffix(u.String(), "/") + "/" + path, nil
 }

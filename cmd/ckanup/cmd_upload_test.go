@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/ckanup/ckanup/internal/upload"
 )
 
@@ -381,11 +384,26 @@ func TestInterruptedUploadIsKeptThenResumed(t *testing.T) {
 	if fi, _ := os.Stat(entries[0]); fi.Mode().Perm() != 0o600 || strings.Contains(string(j), e.world.Editor.Token) || strings.Contains(string(j), testSecretKey) {
 		t.Errorf("journal entry (mode %v) holds a secret or is readable by others", fi.Mode().Perm())
 	}
+	// Part 3 may have reached S3 though its answer was cut off: the resume
+	// reports what S3 holds, not what the journal recorded.
+	ups, err := e.s3.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(e.bucket)})
+	if err != nil || len(ups.Uploads) != 1 {
+		t.Fatalf("list multipart uploads: %v", err)
+	}
+	lp, err := e.s3.ListParts(context.Background(), &s3.ListPartsInput{Bucket: aws.String(e.bucket), Key: ups.Uploads[0].Key, UploadId: ups.Uploads[0].UploadId})
+	if err != nil {
+		t.Fatalf("list parts: %v", err)
+	}
+	var heldBytes int64
+	for _, p := range lp.Parts {
+		heldBytes += aws.ToInt64(p.Size)
+	}
+	held := fmt.Sprintf("(%d parts, %s already in S3)", len(lp.Parts), upload.FormatSize(heldBytes))
 	sent := e.counted("UploadPart")
 	e.resetCounts()
 	r = e.upload(f, "--dataset", "acceptance-dataset", "--concurrency", "1")
-	if r.code != 0 || !strings.Contains(r.stderr, "resuming the interrupted upload") {
-		t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stderr, "resuming the interrupted upload") || !strings.Contains(r.stderr, held) {
+		t.Fatalf("resume: exit %d, want %q\n%s", r.code, held, r.stderr)
 	}
 	// Parts 1 and 2 were acknowledged; part 3 was in flight at the interrupt.
 	if got := e.counted("UploadPart"); got > 6-2 || got < 6-3 || e.counted("CreateMultipartUpload") != 0 {

@@ -129,7 +129,11 @@ func (p *Publisher) stage(ctx context.Context, it *Item) (*staged, *Record) {
 				Endpoint: p.o.Target.Endpoint, File: state, Args: p.o.Args, Dir: workDir(), Started: p.o.Now().UTC()}
 		} else if !entry.Completed {
 			job.Resume = resumeOf(entry)
-			p.o.Events.Notef("%s: resuming the interrupted upload %s (%s)", it.File.Path, entry.UploadID, describeEntry(entry))
+			job.Resume.Listed = func(parts int, bytes int64) {
+				// What S3's ListParts found, not the journal: a part whose answer the
+				// interrupted run never heard is in S3 and will be kept.
+				p.o.Events.Notef("%s: resuming the interrupted upload %s (%s)", it.File.Path, entry.UploadID, describeHeld(parts, bytes))
+			}
 		}
 		jr = &journalRecorder{st: p.o.Journal, id: journal.ID(p.o.CKAN.SiteURL(), p.o.Dataset.ID, state.Path), e: entry, now: p.o.Now}
 		job.Recorder = jr
@@ -246,10 +250,12 @@ func (p *Publisher) openUploadInStore(ctx context.Context, it *Item) *upload.Res
 	if newest == nil {
 		return nil
 	}
-	p.o.Events.Notef("%s: resuming multipart upload %s found in S3 (started %s); parts whose checksum matches the file are kept",
-		it.File.Path, newest.UploadID, newest.Initiated.UTC().Format(time.RFC3339))
 	if others > 0 {
 		p.o.Events.Notef("%s: %d older multipart upload(s) of the same object are open: see `ckanup uploads list`", it.File.Path, others)
 	}
-	return &upload.Resume{UploadID: newest.UploadID, PartSize: it.Plan.PartSize, Known: map[int]upload.KnownPart{}}
+	return &upload.Resume{UploadID: newest.UploadID, PartSize: it.Plan.PartSize, Known: map[int]upload.KnownPart{},
+		Listed: func(parts int, bytes int64) {
+			p.o.Events.Notef("%s: resuming multipart upload %s found in S3 (started %s; %s); parts whose checksum matches the file are kept",
+				it.File.Path, newest.UploadID, newest.Initiated.UTC().Format(time.RFC3339), describeHeld(parts, bytes))
+		}}
 }

@@ -186,8 +186,13 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func describeEntry(e *journal.Entry) string {
-	return fmt.Sprintf("%d parts, %s already in S3", len(e.Parts), upload.FormatSize(e.BytesDone()))
+// describeHeld says what S3's ListParts reported an upload to resume holds.
+func describeHeld(parts int, bytes int64) string {
+	unit := "parts"
+	if parts == 1 {
+		unit = "part"
+	}
+	return fmt.Sprintf("%d %s, %s already in S3", parts, unit, upload.FormatSize(bytes))
 }
 
 // workDir is the process's working directory, "" when it cannot be read.

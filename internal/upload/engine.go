@@ -511,6 +511,13 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 		if remote, err = u.listParts(ctx, job, uploadID); err != nil {
 			return nil, err
 		}
+		if job.Resume.Listed != nil {
+			var bytes int64
+			for _, rp := range remote {
+				bytes += rp.size
+			}
+			job.Resume.Listed(len(remote), bytes)
+		}
 	} else if uploadID, err = u.create(ctx, job, plan, mode); err != nil {
 		return nil, err
 	}
@@ -519,9 +526,14 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 		cr.ChecksumMode(mode.get())
 	}
 	completedUpload := false
+	held := newHeldParts(remote)
 	defer func() {
 		if err != nil && !completedUpload && !errors.Is(err, ErrUploadGone) {
 			err = u.abandon(ctx, job, uploadID, err, u.opts.KeepOnFailure)
+			var me *MultipartError
+			if errors.As(err, &me) {
+				me.Parts, me.Bytes, me.Unsure = held.counts()
+			}
 		}
 	}()
 
@@ -570,10 +582,15 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 				if err != nil {
 					stopped.Store(true) // before the slot is released: no new part starts
 					u.pool.release(s, 0, false)
+					if gctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+						// Cut off before S3 answered: it may have stored the part.
+						held.cutOff(p.n)
+					}
 					return fmt.Errorf("upload part %d of %d: %w", p.n, plan.Parts, err)
 				}
 				u.pool.release(s, p.size, true)
 				completed[p.n-1] = cp
+				held.add(p.n, p.size)
 				sent.Add(p.size)
 				job.Recorder.PartDone(p.n, p.size, aws.ToString(cp.ETag), crcBase64(p.crc))
 				job.Observer.Transferred(p.size)
@@ -620,6 +637,49 @@ func (u *Uploader) multipart(ctx context.Context, job Job, src *source, plan Pla
 		return nil, &CompletedMismatchError{Bucket: job.Bucket, Key: job.Key, Err: err}
 	}
 	return res, nil
+}
+
+// heldParts keeps what S3 holds of a multipart upload as far as this run
+// knows: the parts ListParts reported and those acknowledged since, by number
+// with their size, and the parts whose request was cut off before an answer.
+type heldParts struct {
+	mu     sync.Mutex
+	sizes  map[int]int64
+	unsure map[int]bool
+}
+
+func newHeldParts(remote map[int]remotePart) *heldParts {
+	h := &heldParts{sizes: make(map[int]int64, len(remote)), unsure: map[int]bool{}}
+	for n, rp := range remote {
+		h.sizes[n] = rp.size
+	}
+	return h
+}
+
+func (h *heldParts) add(n int, size int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sizes[n] = size
+	delete(h.unsure, n)
+}
+
+func (h *heldParts) cutOff(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.sizes[n]; !ok {
+		h.unsure[n] = true
+	}
+}
+
+// counts returns the parts known held, their bytes, and the parts that may be
+// held besides.
+func (h *heldParts) counts() (parts int, bytes int64, unsure int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.sizes {
+		bytes += s
+	}
+	return len(h.sizes), bytes, len(h.unsure)
 }
 
 // ChecksumRecorder is a Recorder that also keeps the checksum mode of a

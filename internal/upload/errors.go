@@ -38,6 +38,15 @@ type MultipartError struct {
 	Aborted  bool
 	AbortErr error
 	Err      error
+	// Parts and Bytes are what S3 is known to hold of the upload when it was
+	// left: the parts it acknowledged in this run and those its ListParts
+	// reported for a resumed upload.
+	Parts int
+	Bytes int64
+	// Unsure counts the parts whose request was cut off (cancelled, or its
+	// answer lost) before S3 answered: S3 may hold them too, and a resume's
+	// ListParts will say.
+	Unsure int
 }
 
 func (e *MultipartError) Error() string {
@@ -47,8 +56,29 @@ func (e *MultipartError) Error() string {
 		if e.AbortErr != nil {
 			state = fmt.Sprintf("NOT aborted (%v): abort it with `aws s3api abort-multipart-upload --bucket %s --key %q --upload-id %s`", e.AbortErr, e.Bucket, e.Key, e.UploadID)
 		}
+		state += ": " + e.held()
 	}
 	return fmt.Sprintf("%v (multipart upload %s %s)", e.Err, e.UploadID, state)
+}
+
+// held says how many parts S3 confirmed holding, and how many more it may hold.
+func (e *MultipartError) held() string {
+	s := fmt.Sprintf("%d %s, %s confirmed in S3", e.Parts, plural(e.Parts, "part", "parts"), FormatSize(e.Bytes))
+	switch e.Unsure {
+	case 0:
+	case 1:
+		s += "; a part in flight may have arrived too"
+	default:
+		s += fmt.Sprintf("; %d parts in flight may have arrived too", e.Unsure)
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func (e *MultipartError) Unwrap() error { return e.Err }

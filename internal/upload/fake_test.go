@@ -37,6 +37,9 @@ type fakeS3 struct {
 	attempts      map[string]int
 	// hook runs inside UploadPart after the body is read (for cancellation tests).
 	hook func(part int32)
+	// stored runs inside UploadPart once the part is stored, before the
+	// answer: a context cancelled there loses the answer of a part S3 holds.
+	stored func(part int32)
 	// listNoChecksums makes ListParts omit checksums, as some servers do.
 	listNoChecksums bool
 	// listPage overrides ListParts entirely (paging tests).
@@ -180,6 +183,14 @@ func (f *fakeS3) UploadPart(ctx context.Context, in *s3.UploadPartInput, _ ...fu
 		return nil, apiErr(404, "NoSuchUpload")
 	}
 	parts[n] = b
+	if f.stored != nil {
+		f.mu.Unlock()
+		f.stored(n)
+		f.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
 	return &s3.UploadPartOutput{ETag: aws.String(fmt.Sprintf(`"p%d"`, n)), ChecksumCRC32C: aws.String(crcOf(b))}, nil
 }
 

@@ -19,6 +19,11 @@ type Resume struct {
 	// Known are the parts recorded locally, by number. They vouch for a part
 	// whose checksum the server's ListParts does not report.
 	Known map[int]KnownPart
+	// Listed, when set, hears what S3's ListParts reports the upload holds
+	// (the number of parts and their size in bytes) before any part is sent.
+	// Known may be short of it: a part whose answer an interrupted run never
+	// heard is in S3 but not recorded.
+	Listed func(parts int, bytes int64)
 }
 
 // KnownPart is a part recorded by an earlier run.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -179,5 +180,55 @@ func TestResumeCompleteRefused(t *testing.T) {
 	ops := fake.ops()
 	if ops[len(ops)-1] != "AbortMultipartUpload" || len(fake.openUploads()) != 0 {
 		t.Errorf("calls %v", ops)
+	}
+}
+
+// A part S3 stored whose answer the run never heard (Ctrl-C while it was in
+// flight) is in S3 but not recorded: the interrupted run says it may have
+// arrived, and the resume reports what ListParts found, not what was recorded.
+func TestResumeCountsPartWhoseAnswerWasLost(t *testing.T) {
+	path, data := writeFile(t, 21*mib+5) // 5 parts of 5 MiB
+	fake := newFakeS3()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fake.stored = func(part int32) {
+		if part == 3 {
+			cancel()
+		}
+	}
+	o := testOptions()
+	o.Concurrency, o.KeepOnFailure = 1, true
+	rec := &memRecorder{}
+	_, err := New(fake, o).Upload(ctx, Job{Path: path, Bucket: "b", Key: "k", Recorder: rec})
+	var me *MultipartError
+	if !errors.As(err, &me) || me.Aborted {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	fake.stored = nil
+	if len(rec.parts) != 2 || me.Parts != 2 || me.Bytes != 10*mib || me.Unsure != 1 {
+		t.Fatalf("recorded %d parts; error says %d parts, %d bytes, %d unsure; want 2, 2, %d, 1", len(rec.parts), me.Parts, me.Bytes, me.Unsure, 10*mib)
+	}
+	if want := "2 parts, 10.0 MiB confirmed in S3; a part in flight may have arrived too"; !strings.Contains(err.Error(), want) {
+		t.Errorf("interrupted run's error %q does not say %q", err, want)
+	}
+	if got := len(fake.uploads[rec.uploadID]); got != 3 {
+		t.Fatalf("S3 holds %d parts, want 3 (part 3's answer was lost)", got)
+	}
+
+	before := fake.count("UploadPart")
+	r := rec.resume()
+	listed, listedBytes := -1, int64(-1)
+	r.Listed = func(parts int, bytes int64) { listed, listedBytes = parts, bytes }
+	if _, err := New(fake, testOptions()).Upload(context.Background(), Job{Path: path, Bucket: "b", Key: "k", Resume: r, Recorder: rec}); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if listed != 3 || listedBytes != 15*mib {
+		t.Errorf("resume reported %d parts, %d bytes already in S3; want 3, %d", listed, listedBytes, 15*mib)
+	}
+	if sent := fake.count("UploadPart") - before; sent != 2 {
+		t.Errorf("resume sent %d parts, want 2 (parts 4 and 5)", sent)
+	}
+	if !bytes.Equal(fake.object("k"), data) {
+		t.Error("resumed object differs from the file")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,7 +81,18 @@ func startWeed(t *testing.T, bin, adminKey, adminSecret string) string {
 	for _, k := range []string{"master", "volume", "filer", "s3", "admin"} {
 		p[k] = freePortPair(t)
 	}
-	args := []string{"mini",
+	// weed puts its logs, sockets and caches in os.TempDir() (or /tmp) unless
+	// told otherwise: everything goes under dir, and TMPDIR points there too.
+	tmp, logs := filepath.Join(dir, "tmp"), filepath.Join(dir, "logs")
+	for _, d := range []string{tmp, logs} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"-logdir", logs, "mini",
+		"-filer.localSocket", filepath.Join(dir, fmt.Sprintf("filer-%d.sock", p["filer"])),
+		"-s3.localSocket", filepath.Join(dir, fmt.Sprintf("s3-%d.sock", p["s3"])),
+		"-webdav.cacheDir", tmp, "-admin.dataDir", filepath.Join(dir, "admin"),
 		"-master.port", fmt.Sprint(p["master"]), "-master.port.grpc", fmt.Sprint(p["master"] + 10000),
 		"-volume.port", fmt.Sprint(p["volume"]), "-volume.port.grpc", fmt.Sprint(p["volume"] + 10000),
 		"-filer.port", fmt.Sprint(p["filer"]), "-filer.port.grpc", fmt.Sprint(p["filer"] + 10000),
@@ -92,12 +104,43 @@ func startWeed(t *testing.T, bin, adminKey, adminSecret string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	// SIGTERM lets weed remove the gRPC sockets it always makes in /tmp
+	// (seaweedfs-<service>-grpc-<port>.sock, no flag moves them); SIGKILL
+	// only if it has not stopped within WaitDelay.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
 	logf, _ := os.Create(filepath.Join(dir, "weed.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); cmd.Wait(); logf.Close() })
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		logf.Close()
+		// Nothing of this weed is left in /tmp: its sockets are gone or were
+		// made in dir, and its logs are in logs.
+		var left []string
+		for _, port := range p {
+			for _, pt := range []int{port, port + 10000} {
+				socks, _ := filepath.Glob(fmt.Sprintf("/tmp/seaweedfs-*-%d.sock", pt))
+				for _, sock := range socks {
+					left = append(left, sock)
+					os.Remove(sock)
+				}
+			}
+		}
+		if len(left) > 0 {
+			t.Errorf("weed left in /tmp: %v", left)
+		}
+		if infos, _ := filepath.Glob(filepath.Join(logs, "weed*.INFO*")); len(infos) == 0 {
+			t.Errorf("weed wrote no log in %s (-logdir)", logs)
+		}
+		if glog, _ := filepath.Glob(filepath.Join(tmp, "weed*")); len(glog) > 0 {
+			t.Errorf("weed wrote logs in TMPDIR, not -logdir: %v", glog)
+		}
+	})
 	url := fmt.Sprintf("http://127.0.0.1:%d", p["s3"])
 	deadline := time.Now().Add(90 * time.Second)
 	for {

@@ -49,7 +49,10 @@ Create the token in CKAN on your user page, under "API Tokens".
 }
 
 func runLogin(ctx context.Context, o *LoginOptions) error {
-	site := firstNonEmpty(o.Global.CKANURL, o.Getenv("CKAN_URL"))
+	site, siteSource := firstNonEmpty(o.Global.CKANURL, o.Getenv("CKAN_URL")), "--ckan-url"
+	if o.Global.CKANURL == "" {
+		siteSource = "CKAN_URL"
+	}
 	if site == "" {
 		return usageErrorf("pass --ckan-url (the CKAN site, e.g. https://data.example.org)")
 	}
@@ -88,6 +91,9 @@ func runLogin(ctx context.Context, o *LoginOptions) error {
 	// new host), since every later call refuses to follow one.
 	settled, err := c.SettledSiteURL(ctx)
 	if err != nil {
+		if e := explainCKANReach(err, c.SiteURL(), siteSource); e != err {
+			return e
+		}
 		return withHint(fmt.Errorf("%s: %w", c.SiteURL(), err), "check --ckan-url: it should be the CKAN site's root URL, such as https://data.example.org")
 	}
 	if settled != c.SiteURL() {
@@ -99,6 +105,9 @@ func runLogin(ctx context.Context, o *LoginOptions) error {
 	}
 	u, err := c.CurrentUser(ctx)
 	if err != nil {
+		if e := explainCKANReach(err, c.SiteURL(), siteSource); e != err {
+			return e
+		}
 		return withHint(fmt.Errorf("%s: %w", c.SiteURL(), err), tokenRefusedHint(c))
 	}
 	dir, err := config.Dir(o.Getenv)

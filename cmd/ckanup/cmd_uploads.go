@@ -142,7 +142,7 @@ func (o *UploadsOptions) storeUploads(ctx context.Context) (*s3.Client, creds.Ta
 			return nil, creds.Target{}, nil, err
 		}
 		if dataset, err = c.PackageShow(ctx, o.Dataset); err != nil {
-			return nil, creds.Target{}, nil, fmt.Errorf("look up dataset %q: %w", o.Dataset, err)
+			return nil, creds.Target{}, nil, explainCKANReach(fmt.Errorf("look up dataset %q: %w", o.Dataset, err), c.SiteURL(), settings.URLSource)
 		}
 	}
 	if tokenURL != "" {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/ckanup/ckanup/internal/ckan"
 	"github.com/ckanup/ckanup/internal/config"
+	"github.com/ckanup/ckanup/internal/failure"
 )
 
 // ckanSettings are the resolved CKAN site and token, with where each came from.
@@ -136,20 +138,61 @@ func (s *ckanSettings) client(deps *Deps, g *GlobalOptions) (*ckan.Client, error
 }
 
 // whoAmI returns the token's user, with a message that says what to do when the
-// token is missing or not accepted.
+// token is missing or not accepted, or when CKAN cannot be reached at all.
 func whoAmI(ctx context.Context, c *ckan.Client, s *ckanSettings) (*ckan.User, error) {
 	if s.Token == "" {
-		return nil, withHint(fmt.Errorf("no CKAN API token: %w", ckan.ErrNotAuthenticated),
-			"set CKAN_API_TOKEN, pass --api-token-file, or run `ckanup login --ckan-url "+c.SiteURL()+"`")
+		return nil, noTokenError(c.SiteURL(), s)
 	}
 	u, err := c.CurrentUser(ctx)
 	if errors.Is(err, ckan.ErrNotAuthenticated) {
 		return nil, withHint(fmt.Errorf("%s (token from %s): %w", c.SiteURL(), s.TokenSource, err), tokenRefusedHint(c))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("check the API token: %w", err)
+		return nil, explainCKANReach(err, c.SiteURL(), s.URLSource)
 	}
 	return u, nil
+}
+
+// noTokenError says that no CKAN API token was given for site, and the three
+// ways to give one. Its kind is failure.Auth (exit 4).
+func noTokenError(site string, s *ckanSettings) error {
+	msg := fmt.Errorf("%w for %s", ckan.ErrNoToken, site)
+	if s != nil && s.Profile.APIToken != "" && !sameSite(s.Profile.CKANURL, site) {
+		msg = fmt.Errorf("%w for %s (the login profile's token is for %s)", ckan.ErrNoToken, site, s.Profile.CKANURL)
+	}
+	return withHint(msg, "give one with --api-token-file FILE, the CKAN_API_TOKEN environment variable, or `ckanup login --ckan-url "+site+
+		"` (create a token on your CKAN user page → API Tokens)")
+}
+
+// explainCKANReach turns a failure to reach CKAN at all (connection refused,
+// unknown host, TLS, timeout: failure.IsNetwork or failure.IsPermanentNetwork,
+// and no answer from CKAN) into a message that names the site and where its URL
+// came from, with what to check. Any other error is returned as it is. The
+// kind, and so the exit code, stays the cause's (7 temporary, 6 config).
+func explainCKANReach(err error, site, urlSource string) error {
+	if err == nil || errors.Is(err, context.Canceled) || !(failure.IsNetwork(err) || failure.IsPermanentNetwork(err)) {
+		return err
+	}
+	var ae *ckan.APIError
+	var re *ckan.ResponseError
+	if errors.As(err, &ae) || errors.As(err, &re) {
+		return err // CKAN answered
+	}
+	from := ""
+	if urlSource != "" {
+		from = " (URL from " + urlSource + ")"
+	}
+	check := "check the CKAN URL (--ckan-url, the CKAN_URL environment variable, or the login profile)"
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		check += ": its host name " + dnsErr.Name + " does not resolve; then your DNS and any proxy (HTTPS_PROXY, NO_PROXY)"
+	case failure.IsPermanentNetwork(err):
+		check += ": its TLS certificate does not verify for that host name; then any proxy that intercepts TLS, and SSL_CERT_FILE for a private CA"
+	default:
+		check += ", that CKAN is up and answering there, and any proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY)"
+	}
+	return withHint(fmt.Errorf("could not reach CKAN at %s%s: %w", site, from, err), check)
 }
 
 // tokenRefusedHint says what to do when CKAN treats the token as anonymous:

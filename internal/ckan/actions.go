@@ -16,12 +16,13 @@ func (c *Client) StatusShow(ctx context.Context) (*Status, error) {
 	return &s, nil
 }
 
-// CurrentUser returns the user the token belongs to, or a *TokenRefusedError
+// CurrentUser returns the user the token belongs to, ErrNoToken when the client
+// has no token, or a *TokenRefusedError
 // (errors.Is ErrNotAuthenticated) naming the headers sent when CKAN does not
 // know the token: user_show without an id answers 404 to an anonymous caller.
 func (c *Client) CurrentUser(ctx context.Context) (*User, error) {
 	if c.token == "" {
-		return nil, fmt.Errorf("no API token: %w", ErrNotAuthenticated)
+		return nil, ErrNoToken
 	}
 	var u User
 	if err := c.call(ctx, "user_show", nil, nil, &u); err != nil {

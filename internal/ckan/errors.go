@@ -21,6 +21,11 @@ const (
 // invalid token as if no token were sent, so this is detected with user_show.
 var ErrNotAuthenticated = errors.New("CKAN did not accept the API token (CKAN treats an unknown or expired token as anonymous)")
 
+// ErrNoToken means no API token was given at all, so none was sent; it is
+// not ErrNotAuthenticated (CKAN never saw a token to refuse). Its kind is
+// failure.Auth.
+var ErrNoToken = failure.Wrap(failure.Auth, errors.New("no CKAN API token was given"))
+
 // APIError is an error answered by the CKAN action API.
 type APIError struct {
 	Action string

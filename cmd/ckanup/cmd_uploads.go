@@ -172,7 +172,7 @@ func (o *UploadsOptions) storeUploads(ctx context.Context) (*s3.Client, creds.Ta
 	}
 	client := newS3Client(src)
 	open, err := publish.StoreUploads(ctx, client, t.Bucket, t.DatasetPrefix)
-	return client, t, open, err
+	return client, t, open, publish.ExplainS3(t, err)
 }
 
 func runUploadsList(ctx context.Context, o *UploadsOptions) error {

@@ -68,3 +68,25 @@ func TestUnreachableCKANIsNotBlamedOnTheToken(t *testing.T) {
 		}
 	}
 }
+
+// An S3 endpoint that cannot be reached is named, with what to check, after
+// the SDK's own text; the secret key never appears (run checks that).
+func TestUnreachableS3EndpointIsNamed(t *testing.T) {
+	e := newTestEnv(t, "http://127.0.0.1:9", "AKIDUNREACHABLE", testSecretKey, "ckanup-test")
+	f := makeFile(t, t.TempDir(), "f.csv", 10)
+	for _, args := range [][]string{
+		{"upload", "--retries", "1", f, "-d", e.world.DemoDataset.Name},
+		{"upload", "--retries", "1", "-o", "json", f, "-d", e.world.DemoDataset.Name},
+		{"uploads", "list"},
+	} {
+		r := e.run(context.Background(), "", args...)
+		if r.code != exitTemporary {
+			t.Errorf("%v: exit %d, want %d\n%s", args, r.code, exitTemporary, r.stderr)
+		}
+		for _, want := range []string{"could not reach the S3 endpoint http://127.0.0.1:9: ", "check the S3 endpoint (--endpoint-url, AWS_ENDPOINT_URL_S3", "proxy"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("%v: stderr lacks %q:\n%s", args, want, r.stderr)
+			}
+		}
+	}
+}

@@ -174,7 +174,11 @@ func (p *Publisher) stage(ctx context.Context, it *Item) (*staged, *Record) {
 	}
 	if err != nil {
 		if me, ok := errorsAsMultipart(err); ok && !me.Aborted && me.AbortErr == nil {
-			return fail(hint.With(p.explainS3(err), "the upload is kept: run the same command again to resume it: "+ResumeCommand(p.o.Args)))
+			err, h := p.explainS3(err), "the upload is kept: run the same command again to resume it: "+ResumeCommand(p.o.Args)
+			if first := hint.Of(err); first != "" {
+				h = first + "; " + h
+			}
+			return fail(hint.With(err, h))
 		}
 		if jr != nil {
 			_ = p.o.Journal.Delete(jr.id)
@@ -201,19 +205,8 @@ func (p *Publisher) objectMetadata(it *Item) map[string]string {
 	}
 }
 
-// explainS3 adds what to do to the S3 errors a person can fix.
-func (p *Publisher) explainS3(err error) error {
-	t := p.o.Target
-	switch {
-	case upload.APICode(err) == "NoSuchBucket":
-		return hint.With(err, fmt.Sprintf("bucket %q does not exist there: check --bucket / CKANUP_BUCKET and the region or endpoint", t.Bucket))
-	case upload.IsAccessDenied(err):
-		return hint.With(err, fmt.Sprintf("the AWS credentials were refused for s3://%s/%s: check them, their permissions and the bucket policy", t.Bucket, t.KeyPrefix))
-	case errors.Is(err, upload.ErrSourceChanged):
-		return hint.With(err, "nothing was registered; upload the file again once it is no longer being written")
-	}
-	return err
-}
+// explainS3 adds what to do to the S3 errors a person can fix (ExplainS3).
+func (p *Publisher) explainS3(err error) error { return ExplainS3(p.o.Target, err) }
 
 // openUploadInStore looks in S3 itself, through Options.FindUploads, for a
 // multipart upload of the item's key that no journal here knows of (a pod or

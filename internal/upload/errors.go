@@ -210,6 +210,19 @@ func Classify(err error) Kind {
 	return KindPermanent
 }
 
+// IsUnreachable reports a request that never reached the S3 endpoint: the
+// connection could not be made (refused, no route, a dial timeout, a proxy
+// that could not be reached) or the host name did not resolve. The SDK shows
+// these as "StatusCode: 0 … request send failed"; no S3 answer is behind them.
+func IsUnreachable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || HTTPStatus(err) != 0 {
+		return false
+	}
+	var dns *net.DNSError
+	var op *net.OpError
+	return errors.As(err, &dns) || errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect")
+}
+
 // APICode returns the S3 error code of err ("AccessDenied", "NoSuchBucket", …), or "".
 func APICode(err error) string {
 	var ae smithy.APIError

@@ -489,8 +489,12 @@ func (r *uploadRun) errorf(format string, a ...any) {
 }
 
 func (r *uploadRun) printRecord(rec *publish.Record) {
-	if rec.Err != nil {
+	if rec.Status == publish.StatusInterrupted {
+		r.errorf("%s: %v", rec.File, rec.Err) // the message says it was interrupted: not an error of the file
+	} else if rec.Err != nil {
 		r.errorf("error: %s: %v", rec.File, rec.Err)
+	}
+	if rec.Err != nil {
 		if h := hint.Of(rec.Err); h != "" {
 			r.errorf("%s", h)
 		}
@@ -500,7 +504,7 @@ func (r *uploadRun) printRecord(rec *publish.Record) {
 		return
 	}
 	if rec.Err != nil {
-		fmt.Fprintf(r.o.Stdout, "failed   %s\n", rec.File)
+		fmt.Fprintf(r.o.Stdout, "%-8s %s\n", rec.Status, rec.File) // failed or interrupted
 		return
 	}
 	if rec.Status == "skipped" {

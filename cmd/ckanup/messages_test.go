@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -88,5 +89,65 @@ func TestUnreachableS3EndpointIsNamed(t *testing.T) {
 				t.Errorf("%v: stderr lacks %q:\n%s", args, want, r.stderr)
 			}
 		}
+	}
+}
+
+// Files the cancellation stopped are "interrupted", not "failed", in the text
+// lines, the JSON records and the summary, with a message that says so and
+// how to resume instead of "context canceled"; the exit code is 130.
+func TestInterruptedFilesAreReportedAsInterrupted(t *testing.T) {
+	e := newTestEnv(t, "", "", "", "ckanup-test")
+	e.vars["XDG_STATE_HOME"] = t.TempDir()
+	big := makeFile(t, t.TempDir(), "big.bin", 30<<20)
+	small := makeFile(t, t.TempDir(), "small.bin", 10)
+
+	r := e.interruptAt("3", big, small, "--dataset", "acceptance-dataset")
+	if r.code != exitInterrupted {
+		t.Fatalf("exit %d, want %d\n%s", r.code, exitInterrupted, r.stderr)
+	}
+	for _, want := range []string{
+		"interrupted " + big + "\n", "interrupted " + small + "\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, want := range []string{
+		big + ": the upload was interrupted; multipart upload ",
+		"is kept, and running the same command again resumes it",
+		"run the same command again to resume it: ckanup upload --concurrency 1 " + big,
+		small + ": interrupted before its upload began",
+		"0 failed, 2 interrupted",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	for _, bad := range []string{"context canceled", "failed   ", "error: " + big} {
+		if strings.Contains(r.stdout+r.stderr, bad) {
+			t.Errorf("output holds %q:\nstdout:\n%s\nstderr:\n%s", bad, r.stdout, r.stderr)
+		}
+	}
+
+	r = e.interruptAt("5", "-o", "json", big, small, "--dataset", "acceptance-dataset")
+	if r.code != exitInterrupted {
+		t.Fatalf("json: exit %d, want %d\n%s", r.code, exitInterrupted, r.stderr)
+	}
+	recs := records(t, r.stdout)
+	if len(recs) != 2 {
+		t.Fatalf("json: %d records\n%s", len(recs), r.stdout)
+	}
+	for _, rec := range recs {
+		if rec.Status != "interrupted" || strings.Contains(rec.Error, "context canceled") || !strings.Contains(rec.Error, "interrupted") {
+			t.Errorf("json record %s: status %q, error %q", rec.File, rec.Status, rec.Error)
+		}
+	}
+	var sum map[string]any
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum["failed"] != 0.0 || sum["interrupted_files"] != 2.0 || sum["interrupted"] != true {
+		t.Errorf("json summary %v", sum)
 	}
 }

@@ -209,9 +209,14 @@ func TestSummary(t *testing.T) {
 	}
 	i := newSummary(clock.now())
 	i.add("failed")
+	i.add("interrupted")
+	i.add("interrupted")
 	i.end(clock.now(), 0, true)
-	if got := i.text(); got != "interrupted: 1 file(s): 0 created, 0 updated, 0 skipped, 1 failed; 0 B sent in 0s" {
+	if got := i.text(); got != "interrupted: 3 file(s): 0 created, 0 updated, 0 skipped, 1 failed, 2 interrupted; 0 B sent in 0s" {
 		t.Errorf("interrupted: %q", got)
+	}
+	if i.Failed != 1 || i.InterruptedFiles != 2 || !i.Interrupted {
+		t.Errorf("interrupted: failed %d, interrupted files %d, interrupted %v", i.Failed, i.InterruptedFiles, i.Interrupted)
 	}
 	if endStatus(context.Background(), "failed") != "failed" {
 		t.Error("a failure without cancellation is not an interruption")

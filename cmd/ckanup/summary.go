@@ -17,16 +17,19 @@ import (
 // (stdout holds one result line per file); with --output json it is the last
 // NDJSON record on stdout, {"type": "summary", …}, after the per-file records.
 type summary struct {
-	Type        string  `json:"type"` // "summary"
-	Files       int     `json:"files"`
-	Created     int     `json:"created"`
-	Updated     int     `json:"updated"`
-	Skipped     int     `json:"skipped"`
-	Failed      int     `json:"failed"`
-	Planned     int     `json:"planned,omitempty"`
-	Interrupted bool    `json:"interrupted"`
-	BytesSent   int64   `json:"bytes_sent"`
-	Duration    float64 `json:"duration_s"`
+	Type        string `json:"type"` // "summary"
+	Files       int    `json:"files"`
+	Created     int    `json:"created"`
+	Updated     int    `json:"updated"`
+	Skipped     int    `json:"skipped"`
+	Failed      int    `json:"failed"`
+	Planned     int    `json:"planned,omitempty"`
+	Interrupted bool   `json:"interrupted"` // the run was cancelled (Ctrl-C, SIGTERM)
+	// InterruptedFiles counts the files the cancellation stopped (status
+	// "interrupted"); they are not in Failed.
+	InterruptedFiles int     `json:"interrupted_files"`
+	BytesSent        int64   `json:"bytes_sent"`
+	Duration         float64 `json:"duration_s"`
 	// BytesPerSecond is BytesSent over Duration.
 	BytesPerSecond float64 `json:"bytes_per_s"`
 	// Datasets counts the data packages of `publish` by outcome (created,
@@ -46,7 +49,7 @@ func newSummary(start time.Time) *summary {
 }
 
 // add counts one file's record by its status: created, updated, skipped,
-// failed or planned.
+// failed, interrupted or planned.
 func (s *summary) add(status string) {
 	s.Files++
 	switch status {
@@ -58,6 +61,8 @@ func (s *summary) add(status string) {
 		s.Skipped++
 	case "planned":
 		s.Planned++
+	case progressInterrupted:
+		s.InterruptedFiles++
 	default:
 		s.Failed++
 	}
@@ -92,7 +97,8 @@ func (s *summary) end(now time.Time, bytesSent int64, interrupted bool) {
 }
 
 // text is the summary as one line, e.g.
-// "4 files: 2 created, 1 updated, 1 skipped, 0 failed; 12.0 MiB sent in 3.2s (3.7 MiB/s)".
+// "4 files: 2 created, 1 updated, 1 skipped, 0 failed; 12.0 MiB sent in 3.2s (3.7 MiB/s)",
+// with ", N interrupted" after the failed count when the cancellation stopped files.
 func (s *summary) text() string {
 	var b strings.Builder
 	if s.Interrupted {
@@ -107,6 +113,9 @@ func (s *summary) text() string {
 		fmt.Fprintf(&b, "%d planned", s.Planned)
 	} else {
 		fmt.Fprintf(&b, "%d created, %d updated, %d skipped, %d failed", s.Created, s.Updated, s.Skipped, s.Failed)
+		if s.InterruptedFiles > 0 {
+			fmt.Fprintf(&b, ", %d interrupted", s.InterruptedFiles)
+		}
 	}
 	fmt.Fprintf(&b, "; %s sent in %s", upload.FormatSize(s.BytesSent), s.took.Round(100*time.Millisecond))
 	if s.BytesSent > 0 {

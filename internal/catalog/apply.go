@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 
@@ -26,7 +27,7 @@ type Outcome struct {
 	Kind       string `json:"kind"` // file or link
 	Source     string `json:"source,omitempty"`
 	ResourceID string `json:"resource_id,omitempty"`
-	Status     string `json:"status"` // created, updated, skipped, deleted, kept, failed
+	Status     string `json:"status"` // created, updated, skipped, deleted, kept, failed, interrupted
 	Error      string `json:"error,omitempty"`
 	Err        error  `json:"-"`
 }
@@ -80,6 +81,9 @@ func Apply(ctx context.Context, c CKAN, p *Plan, o ApplyOptions) (*Result, error
 		oc.Type, oc.Dataset = "resource", d.Name
 		if oc.Err != nil {
 			oc.Status, oc.Error = publish.StatusFailed, oc.Err.Error()
+			if errors.Is(oc.Err, context.Canceled) {
+				oc.Status = publish.StatusInterrupted
+			}
 			res.Failed++
 		}
 		res.Outcomes = append(res.Outcomes, oc)

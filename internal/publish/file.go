@@ -45,9 +45,12 @@ type staged struct {
 
 // end finishes the record: status or error, duration, display.
 func (p *Publisher) end(st *staged, status string, err error) {
-	if err != nil {
+	switch {
+	case errors.Is(err, context.Canceled):
+		st.rec.Status, st.rec.Err = StatusInterrupted, interrupted(err, true)
+	case err != nil:
 		st.rec.Status, st.rec.Err = StatusFailed, err
-	} else {
+	default:
 		st.rec.Status = status
 	}
 	if st.after != nil {

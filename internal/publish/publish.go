@@ -42,7 +42,10 @@ const (
 	StatusUpdated = "updated"
 	StatusSkipped = "skipped"
 	StatusFailed  = "failed"
-	StatusPlanned = "planned"
+	// StatusInterrupted is a file the run's cancellation (Ctrl-C, SIGTERM)
+	// stopped; its Err is an *InterruptedError.
+	StatusInterrupted = "interrupted"
+	StatusPlanned     = "planned"
 )
 
 // CKAN is the part of the CKAN client the flow calls; *ckan.Client satisfies it.
@@ -220,7 +223,7 @@ type Record struct {
 	SHA256     string `json:"sha256,omitempty"`
 	Parts      int    `json:"parts"`
 	PartSize   int64  `json:"part_size"`
-	Status     string `json:"status"` // created, updated, skipped, failed, planned
+	Status     string `json:"status"` // created, updated, skipped, failed, interrupted, planned
 	// Reason says why an existing resource's file was skipped, or sent or
 	// registered again.
 	Reason   string  `json:"reason,omitempty"`
@@ -229,7 +232,8 @@ type Record struct {
 	Duration float64 `json:"duration_s"`
 	Checksum string  `json:"checksum,omitempty"` // crc32c, crc64nvme, md5 or off: how the requests were protected
 
-	// Name is the resource name; Err the failure behind Status "failed".
+	// Name is the resource name; Err the failure behind Status "failed" or
+	// "interrupted".
 	Name string `json:"-"`
 	Err  error  `json:"-"`
 }
@@ -399,6 +403,9 @@ func (p *Publisher) run(ctx context.Context, items []*Item, clear bool, done fun
 			}
 			rec := p.Record(it)
 			rec.Status, rec.Err = StatusFailed, ctx.Err()
+			if errors.Is(rec.Err, context.Canceled) {
+				rec.Status, rec.Err = StatusInterrupted, interrupted(rec.Err, false)
+			}
 			results <- rec
 		}
 	}()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -370,8 +371,8 @@ func TestRunWorkersInOrder(t *testing.T) {
 	}
 }
 
-// A cancelled run fails every file not started with the context's error and
-// sends nothing.
+// A cancelled run reports every file not started as interrupted, with an
+// error that wraps the context's, and sends nothing.
 func TestRunCancelled(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
@@ -392,7 +393,8 @@ func TestRunCancelled(t *testing.T) {
 		t.Fatalf("%d records, %d reported, want %d", len(recs), done, len(files))
 	}
 	for _, r := range recs {
-		if r.Status != StatusFailed || !errors.Is(r.Err, context.Canceled) || r.Error == "" {
+		var ie *InterruptedError
+		if r.Status != StatusInterrupted || !errors.Is(r.Err, context.Canceled) || !errors.As(r.Err, &ie) || !strings.Contains(r.Error, "interrupted") {
 			t.Errorf("%+v", r)
 		}
 	}

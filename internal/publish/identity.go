@@ -101,7 +101,7 @@ func (p *Publisher) locate(it *Item, id string) error {
 	if err != nil {
 		return failure.Wrap(failure.Usage, fmt.Errorf("%s: %w: use a shorter --name or a shallower directory", it.File.Path, err))
 	}
-	it.ResourceID, it.Key, it.URL = id, key, p.o.ObjectURL(key)
+	it.ResourceID, it.Key = id, key
 	return nil
 }
 
@@ -152,8 +152,8 @@ func (p *Publisher) skipOrWhy(ctx context.Context, it *Item, job upload.Job) (*u
 	switch {
 	case r.URLType != "":
 		return nil, fmt.Sprintf("resource %s is served by CKAN (url_type %q), not from the object: repointing it", r.ID, r.URLType), nil
-	case r.URL != it.URL:
-		return nil, fmt.Sprintf("resource %s points at %s, this run writes %s", r.ID, r.URL, it.URL), nil
+	case r.URL != p.objectURL(it):
+		return nil, fmt.Sprintf("resource %s points at %s, this run writes %s", r.ID, r.URL, p.objectURL(it)), nil
 	case r.Extra("s3_bucket") != t.Bucket || r.Extra("s3_key") != it.Key:
 		return nil, fmt.Sprintf("resource %s names s3://%s/%s, this run writes s3://%s/%s", r.ID, r.Extra("s3_bucket"), r.Extra("s3_key"), t.Bucket, it.Key), nil
 	}

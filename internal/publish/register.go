@@ -31,7 +31,7 @@ func (p *Publisher) fields(st *staged) ckan.ResourceFields {
 	it, res := st.it, st.res
 	size := res.Size
 	return ckan.ResourceFields{
-		ID: it.ResourceID, Name: it.File.Name, URL: it.URL, URLType: "",
+		ID: it.ResourceID, Name: it.File.Name, URL: p.objectURL(it), URLType: "",
 		Description: it.Description, Format: it.Format, Mimetype: it.Mimetype,
 		Size: &size, Hash: "sha256:" + res.SHA256,
 		LastModified: p.o.Now().UTC().Format("2006-01-02T15:04:05"),
@@ -62,14 +62,14 @@ func (p *Publisher) registerOne(ctx context.Context, st *staged) (string, error)
 		if err != nil {
 			return "", fmt.Errorf("resource_patch %s: %w", st.it.ResourceID, err)
 		}
-		return StatusUpdated, readBack(st, got)
+		return StatusUpdated, p.readBack(st, got)
 	}
 	f.PackageID = p.o.Dataset.ID
 	got, err := p.o.CKAN.ResourceCreateFields(ctx, f)
 	if err != nil {
 		return "", fmt.Errorf("resource_create %s: %w", st.it.ResourceID, err)
 	}
-	return StatusCreated, readBack(st, got)
+	return StatusCreated, p.readBack(st, got)
 }
 
 // revise registers sts in one package_revise call and ends the records it
@@ -147,7 +147,7 @@ func (p *Publisher) settle(sts []*staged, d *ckan.Dataset, reviseErr error) []*s
 			status = StatusUpdated
 		}
 		got := byID[st.it.ResourceID]
-		if reviseErr != nil && (got == nil || readBack(st, got) != nil) {
+		if reviseErr != nil && (got == nil || p.readBack(st, got) != nil) {
 			left = append(left, st)
 			continue
 		}
@@ -156,7 +156,7 @@ func (p *Publisher) settle(sts []*staged, d *ckan.Dataset, reviseErr error) []*s
 				fmt.Errorf("package_revise answered without resource %s", st.it.ResourceID))))
 			continue
 		}
-		p.end(st, status, p.explainRegistration(st, readBack(st, got)))
+		p.end(st, status, p.explainRegistration(st, p.readBack(st, got)))
 	}
 	return left
 }
@@ -164,11 +164,12 @@ func (p *Publisher) settle(sts []*staged, d *ckan.Dataset, reviseErr error) []*s
 // readBack compares what CKAN holds with what was sent: url, size and hash.
 // A difference is a failure.Config error: something on the portal (an
 // extension, a setting) rewrites the fields, and running again will not help.
-func readBack(st *staged, got *ckan.Resource) error {
+func (p *Publisher) readBack(st *staged, got *ckan.Resource) error {
 	want := "sha256:" + st.res.SHA256
+	url := p.objectURL(st.it)
 	var diffs []string
-	if got.URL != st.it.URL {
-		diffs = append(diffs, fmt.Sprintf("url %q (sent %q)", got.URL, st.it.URL))
+	if got.URL != url {
+		diffs = append(diffs, fmt.Sprintf("url %q (sent %q)", got.URL, url))
 	}
 	if got.Size == nil || *got.Size != st.res.Size {
 		size := "none"

@@ -200,24 +200,37 @@ func printUploads(o *UploadsOptions, list []*publish.UploadInfo) error {
 		fmt.Fprintln(o.Stdout, "No multipart uploads in progress.")
 		return nil
 	}
+	// `uploads list` says whether each upload can be resumed here; `uploads
+	// abort` what became of each (its Status), in a column of its own.
+	abort := false
+	for _, u := range list {
+		abort = abort || u.Status != ""
+	}
+	column := "RESUMABLE HERE"
+	if abort {
+		column = "OUTCOME"
+	}
 	tw := tabwriter.NewWriter(o.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "UPLOAD ID\tSTARTED\tPARTS\tBYTES\tRESUMABLE HERE\tKEY")
+	fmt.Fprintf(tw, "UPLOAD ID\tSTARTED\tPARTS\tBYTES\t%s\tKEY\n", column)
 	for _, u := range list {
 		id := u.UploadID
 		if len(id) > 20 {
 			id = id[:17] + "..."
 		}
-		status := u.Resumable
-		if u.Status != "" {
-			status = u.Status
+		value := u.Resumable
+		if abort {
+			value = u.Status
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", id, u.Started.Local().Format("2006-01-02 15:04"), u.Parts, upload.FormatSize(u.Bytes), status, u.Key)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", id, u.Started.Local().Format("2006-01-02 15:04"), u.Parts, upload.FormatSize(u.Bytes), value, u.Key)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, u := range list {
-		if u.Resumable == "yes" && u.Status == "" {
+		switch {
+		case abort && u.Error != "":
+			fmt.Fprintf(o.Stderr, "ckanup: error: abort %s (%s): %s\n", u.UploadID, u.Key, u.Error)
+		case !abort && u.Resumable == "yes":
 			fmt.Fprintf(o.Stdout, "resume %s: %s\n", u.UploadID, u.Resume)
 		}
 	}

@@ -83,6 +83,10 @@ func TestUploadsListAndAbort(t *testing.T) {
 	if r.code != 0 || strings.Count(r.stdout, "aborted") != 2 {
 		t.Fatalf("abort --older-than: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// The outcome has its own column, not the one that says whether an upload can be resumed.
+	if header := strings.SplitN(r.stdout, "\n", 2)[0]; !strings.Contains(header, "OUTCOME") || strings.Contains(header, "RESUMABLE") || strings.Contains(r.stdout, "resume ") {
+		t.Errorf("abort table:\n%s", r.stdout)
+	}
 	left := map[string]bool{}
 	out, _ := e.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(e.bucket)})
 	for _, u := range out.Uploads {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/logging"
 )
 
 // ExpiryWindow is how long before expiry cached credentials are refreshed.
@@ -76,7 +77,8 @@ func FromChain(ctx context.Context, o ChainOptions) (*Source, error) {
 		}
 		endpoint = strings.TrimSuffix(u.String(), "/")
 	}
-	var loadOpts []func(*config.LoadOptions) error
+	// silentSDK: ckanup reports what went wrong itself (Check).
+	loadOpts := []func(*config.LoadOptions) error{silentSDK}
 	if o.Profile != "" {
 		loadOpts = append(loadOpts, config.WithSharedConfigProfile(o.Profile))
 	}
@@ -215,6 +217,16 @@ func (e *SameCredentialsError) ErrorKind() string { return "auth" }
 
 func (e *SameCredentialsError) Is(target error) bool { return target == ErrNoCredentials }
 
+// silentSDK turns off the SDK's own logger (by default a log.Logger on
+// os.Stderr, which prints e.g. "WARN falling back to IMDSv1" while the
+// credential chain looks for an instance role) and its client logging, so
+// that ckanup's own error, with what to do, is the only message a person sees.
+func silentSDK(o *config.LoadOptions) error {
+	o.Logger = logging.Nop{}
+	o.ClientLogMode = new(aws.ClientLogMode)
+	return nil
+}
+
 // ErrNoCredentials means no AWS credentials could be found or retrieved.
 var ErrNoCredentials = errors.New("no AWS credentials")
 
@@ -227,7 +239,10 @@ func (s *Source) Check(ctx context.Context) error {
 		return fmt.Errorf("%w: %s", ErrNoCredentials, credentialsHint)
 	}
 	if _, err := s.Config.Credentials.Retrieve(ctx); err != nil {
-		return fmt.Errorf("%w (%v): %s", ErrNoCredentials, err, credentialsHint)
+		// Each credentials cache on the way (the SDK's and ours) prefixes
+		// "failed to refresh cached credentials, "; keep the cause once.
+		cause := strings.ReplaceAll(err.Error(), "failed to refresh cached credentials, ", "")
+		return fmt.Errorf("%w (%s): %s", ErrNoCredentials, cause, credentialsHint)
 	}
 	return nil
 }

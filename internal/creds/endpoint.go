@@ -224,7 +224,7 @@ func FromEndpoint(ctx context.Context, o EndpointOptions) (*Source, error) {
 	}
 	p.first = first
 	cache := aws.NewCredentialsCache(p)
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(first.Region), config.WithCredentialsProvider(cache))
+	cfg, err := config.LoadDefaultConfig(ctx, silentSDK, config.WithRegion(first.Region), config.WithCredentialsProvider(cache))
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}

@@ -311,7 +311,7 @@ type datasetRecord struct {
 	Type    string           `json:"type"` // "dataset"
 	Dataset string           `json:"dataset"`
 	ID      string           `json:"id,omitempty"`
-	Status  string           `json:"status"` // created, updated, unchanged, failed
+	Status  string           `json:"status"` // created, updated, unchanged, failed, interrupted
 	Changes []catalog.Change `json:"changes,omitempty"`
 	Error   string           `json:"error,omitempty"`
 }
@@ -335,7 +335,7 @@ func (r *publishRun) publishAll(ctx context.Context, pkgs []*datapackage.Package
 		counted := r.sum.datasets()
 		n, err := r.publishOne(ctx, pkg)
 		if err != nil && r.sum.datasets() == counted {
-			r.sum.addDataset(publish.StatusFailed) // failed before its dataset was reported
+			r.sum.addDataset(failedOrInterrupted(err)) // failed before its dataset was reported
 		}
 		if err != nil {
 			r.disp.logf("error: %v", err)
@@ -374,6 +374,15 @@ func (r *publishRun) publishAll(ctx context.Context, pkgs []*datapackage.Package
 	return &exitError{code: code, err: fmt.Errorf("%d of %d data package(s) failed", len(failed), len(pkgs))}
 }
 
+// failedOrInterrupted is the status of a dataset that err stopped:
+// "interrupted" when err is the run's cancellation (Ctrl-C, SIGTERM).
+func failedOrInterrupted(err error) string {
+	if errors.Is(err, context.Canceled) {
+		return publish.StatusInterrupted
+	}
+	return publish.StatusFailed
+}
+
 // publishOne plans and applies one data package; it returns the number of
 // resources that failed, or the dataset-level error.
 func (r *publishRun) publishOne(ctx context.Context, pkg *datapackage.Package) (int, error) {
@@ -398,7 +407,7 @@ func (r *publishRun) publishOne(ctx context.Context, pkg *datapackage.Package) (
 				dr.ID = d.ID
 			}
 			if err != nil {
-				dr.Status, dr.Error = publish.StatusFailed, err.Error()
+				dr.Status, dr.Error = failedOrInterrupted(err), err.Error()
 			}
 			r.printDataset(dr)
 			r.sum.addDataset(dr.Status)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -217,6 +219,14 @@ func TestSummary(t *testing.T) {
 	}
 	if i.Failed != 1 || i.InterruptedFiles != 2 || !i.Interrupted {
 		t.Errorf("interrupted: failed %d, interrupted files %d, interrupted %v", i.Failed, i.InterruptedFiles, i.Interrupted)
+	}
+	d := newSummary(clock.now())
+	d.addDataset("created")
+	d.addDataset(failedOrInterrupted(fmt.Errorf("package_create: %w", context.Canceled)))
+	d.addDataset(failedOrInterrupted(errors.New("validation error")))
+	d.end(clock.now(), 0, true)
+	if got := d.text(); !strings.HasPrefix(got, "interrupted: 3 data package(s): 1 created, 0 updated, 0 unchanged, 1 failed, 1 interrupted; 0 file(s)") {
+		t.Errorf("datasets: %q", got)
 	}
 	if endStatus(context.Background(), "failed") != "failed" {
 		t.Error("a failure without cancellation is not an interruption")

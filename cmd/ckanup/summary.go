@@ -33,7 +33,7 @@ type summary struct {
 	// BytesPerSecond is BytesSent over Duration.
 	BytesPerSecond float64 `json:"bytes_per_s"`
 	// Datasets counts the data packages of `publish` by outcome (created,
-	// updated, unchanged, failed); absent for `upload`.
+	// updated, unchanged, failed, interrupted); absent for `upload`.
 	Datasets map[string]int `json:"datasets,omitempty"`
 	// Concurrency is, with --concurrency auto, the requests in flight the
 	// pool got to at the end of the run; absent otherwise.
@@ -105,8 +105,12 @@ func (s *summary) text() string {
 		b.WriteString("interrupted: ")
 	}
 	if s.Datasets != nil {
-		fmt.Fprintf(&b, "%d data package(s): %d created, %d updated, %d unchanged, %d failed; ", s.datasets(),
+		fmt.Fprintf(&b, "%d data package(s): %d created, %d updated, %d unchanged, %d failed", s.datasets(),
 			s.Datasets["created"], s.Datasets["updated"], s.Datasets["unchanged"], s.Datasets[publish.StatusFailed])
+		if n := s.Datasets[publish.StatusInterrupted]; n > 0 {
+			fmt.Fprintf(&b, ", %d interrupted", n)
+		}
+		b.WriteString("; ")
 	}
 	fmt.Fprintf(&b, "%d file(s): ", s.Files)
 	if s.Planned > 0 {

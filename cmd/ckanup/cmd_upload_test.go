@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -189,9 +188,7 @@ func TestUploadBadInput(t *testing.T) {
 	dir := t.TempDir()
 	good := makeFile(t, dir, "good.csv", 10)
 	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	hasFIFO := makeFIFO(t, fifo)
 	unreadable := makeFile(t, dir, "secret.csv", 10)
 	os.Chmod(unreadable, 0)
 	cases := []struct {
@@ -251,6 +248,9 @@ func TestUploadBadInput(t *testing.T) {
 		}{"unreadable", nil, []string{unreadable, "--dataset", "acceptance-dataset"}, exitAuth, "permission denied"})
 	}
 	for _, tc := range cases {
+		if tc.name == "fifo" && !hasFIFO {
+			continue // no named pipes here
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestEnv(t, "", "", "", "ckanup-test")
 			if tc.setup != nil {

@@ -111,14 +111,17 @@ func multipartETag(parts [][]byte) string {
 }
 
 // fileSums accumulates what one sequential read of a file yields: the SHA-256 of
-// the whole file, its full-object CRC32C and CRC64NVME, and per-part checksums.
+// the whole file, its full-object CRC64NVME, and per-part checksums. The
+// full-object CRC32C is combined from the parts' (FullCRC), not computed in a
+// second pass over every byte.
 type fileSums struct {
 	sha    hash.Hash
-	full   hash.Hash32
 	full64 hash.Hash64
 	md5    hash.Hash // nil unless MD5s were asked for
-	// parts[i] is the CRC32C of part i+1; parts64 and partMD5 likewise.
+	// parts[i] is the CRC32C of part i+1 and sizes[i] its size in bytes;
+	// parts64 and partMD5 likewise.
 	parts   []uint32
+	sizes   []int64
 	parts64 []uint64
 	partMD5 [][]byte
 	// partSHA asks for each part's SHA-256 (partSum.sha256), for a client
@@ -130,7 +133,7 @@ type fileSums struct {
 // are always computed; CRC64NVME only for ChecksumCRC64NVME and MD5 only for
 // ChecksumMD5 (each costs a pass of CPU over every byte).
 func newFileSums(parts int, mode Checksum) *fileSums {
-	s := &fileSums{sha: sha256.New(), full: crc32.New(castagnoli), parts: make([]uint32, parts)}
+	s := &fileSums{sha: sha256.New(), parts: make([]uint32, parts), sizes: make([]int64, parts)}
 	if mode == ChecksumCRC64NVME {
 		s.full64 = crc64.New(nvme)
 		s.parts64 = make([]uint64, parts)
@@ -142,8 +145,24 @@ func newFileSums(parts int, mode Checksum) *fileSums {
 	return s
 }
 
-func (s *fileSums) SHA256() string  { return hex.EncodeToString(s.sha.Sum(nil)) }
-func (s *fileSums) FullCRC() string { return crcBase64(s.full.Sum32()) }
+func (s *fileSums) SHA256() string { return hex.EncodeToString(s.sha.Sum(nil)) }
+
+// FullCRC is the CRC32C of the whole file (S3's FULL_OBJECT checksum type),
+// combined from the parts' CRC32Cs and sizes (crc32cCombine).
+func (s *fileSums) FullCRC() string {
+	var full uint32
+	shifts := map[int64]*crcShift{}
+	for i, c := range s.parts {
+		m := shifts[s.sizes[i]]
+		if m == nil {
+			m = newCRCShift(castagnoliReversed, s.sizes[i])
+			shifts[s.sizes[i]] = m
+		}
+		full = m.apply(full) ^ c
+	}
+	return crcBase64(full)
+}
+
 func (s *fileSums) FullCRC64() string {
 	if s.full64 == nil {
 		return ""
@@ -158,8 +177,8 @@ func (s *fileSums) Composite() string { return compositeCRC(s.parts) }
 func (s *fileSums) add(data []byte) partSum {
 	p := partSum{n: len(s.parts) + 1, size: int64(len(data)), crc: crc32.Checksum(data, castagnoli)}
 	s.sha.Write(data)
-	s.full.Write(data)
 	s.parts = append(s.parts, p.crc)
+	s.sizes = append(s.sizes, p.size)
 	if s.full64 != nil {
 		p.crc64 = crc64.Checksum(data, nvme)
 		s.full64.Write(data)
@@ -250,7 +269,7 @@ func sumPart(ctx context.Context, r io.ReaderAt, n int, off, size int64, s *file
 	var c64 hash.Hash64
 	var m, sh hash.Hash
 	if s != nil {
-		ws = append(ws, s.sha, s.full)
+		ws = append(ws, s.sha)
 		if s.full64 != nil {
 			c64 = crc64.New(nvme)
 			ws = append(ws, c64, s.full64)
@@ -277,6 +296,7 @@ func sumPart(ctx context.Context, r io.ReaderAt, n int, off, size int64, s *file
 	p := partSum{n: n, off: off, size: size, crc: crc.Sum32()}
 	if s != nil {
 		s.parts[n-1] = p.crc
+		s.sizes[n-1] = size
 		if c64 != nil {
 			p.crc64 = c64.Sum64()
 			s.parts64[n-1] = p.crc64

@@ -16,7 +16,7 @@ vet:
 	go vet ./...
 
 # Measure ckanup against aws-cli, rclone, a bare SDK loop and curl on versitygw
-# (about 20 minutes) and write docs/performance.md. Pass flags with BENCHFLAGS,
+# (about 35 minutes on 2 cores) and write docs/performance.md. Pass flags with BENCHFLAGS,
 # e.g. make bench BENCHFLAGS='-cases https-1g -rounds 3'.
 bench:
 	go run ./bench $(BENCHFLAGS)

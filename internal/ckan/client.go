@@ -121,16 +121,11 @@ func (c *Client) actionURL(action string, q url.Values) string {
 	return u.String()
 }
 
-// encodedBody is a request body already encoded as JSON, sent as it is.
-type encodedBody []byte
-
 // call performs one action. A GET when body is nil, else a JSON POST. The answer's
 // result is decoded into out.
 func (c *Client) call(ctx context.Context, action string, q url.Values, body any, out any) error {
 	var payload []byte
-	if raw, ok := body.(encodedBody); ok {
-		payload = raw
-	} else if body != nil {
+	if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
 			return fmt.Errorf("CKAN %s: encode request: %w", action, err)

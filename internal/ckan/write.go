@@ -1,13 +1,10 @@
 package ckan
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -44,94 +41,30 @@ type ResourceFields struct {
 
 // MarshalJSON writes the fields above, then Extras under the keys they do not use.
 func (f ResourceFields) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	if err := f.writeJSON(&buf, true); err != nil {
+	m, err := f.dict()
+	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return json.Marshal(m)
 }
 
-// writeJSON appends the fields as one JSON object to buf: the typed fields
-// in their order (those empty left out, url_type always), then Extras under
-// the keys the typed fields do not use, in key order. package_id is written
-// only when withPackage is true (package_revise takes it from the dataset).
-// It writes straight from the fields, without an intermediate map, so that a
-// request of a thousand resources costs little beyond its own bytes.
-func (f ResourceFields) writeJSON(buf *bytes.Buffer, withPackage bool) error {
-	buf.WriteByte('{')
-	n := 0
-	str := func(key, v string, always bool) {
-		if v == "" && !always {
-			return
-		}
-		if n > 0 {
-			buf.WriteByte(',')
-		}
-		n++
-		writeJSONString(buf, key)
-		buf.WriteByte(':')
-		writeJSONString(buf, v)
+// dict is the fields as the JSON object sent to CKAN.
+func (f ResourceFields) dict() (map[string]any, error) {
+	type plain ResourceFields
+	b, err := json.Marshal(plain(f))
+	if err != nil {
+		return nil, err
 	}
-	str("id", f.ID, false)
-	if withPackage {
-		str("package_id", f.PackageID, false)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
 	}
-	str("name", f.Name, false)
-	str("url", f.URL, false)
-	str("url_type", f.URLType, true)
-	str("description", f.Description, false)
-	str("format", f.Format, false)
-	str("mimetype", f.Mimetype, false)
-	if f.Size != nil {
-		buf.WriteString(`,"size":`)
-		buf.Write(strconv.AppendInt(buf.AvailableBuffer(), *f.Size, 10))
-	}
-	str("hash", f.Hash, false)
-	str("last_modified", f.LastModified, false)
-	str("s3_bucket", f.S3Bucket, false)
-	str("s3_key", f.S3Key, false)
-	if len(f.Extras) > 0 {
-		keys := make([]string, 0, len(f.Extras))
-		for k := range f.Extras {
-			if !typedResourceKeys[k] {
-				keys = append(keys, k)
-			}
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			v, err := json.Marshal(f.Extras[k])
-			if err != nil {
-				return fmt.Errorf("resource field %q: %w", k, err)
-			}
-			buf.WriteByte(',')
-			writeJSONString(buf, k)
-			buf.WriteByte(':')
-			buf.Write(v)
+	for k, v := range f.Extras {
+		if _, typed := m[k]; !typed && !typedResourceKeys[k] {
+			m[k] = v
 		}
 	}
-	buf.WriteByte('}')
-	return nil
-}
-
-// writeJSONString appends s as a JSON string, escaped as encoding/json
-// escapes it (including <, > and &, and invalid UTF-8 as U+FFFD).
-func writeJSONString(buf *bytes.Buffer, s string) {
-	safe := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		buf.WriteByte('"')
-		buf.WriteString(s)
-		buf.WriteByte('"')
-		return
-	}
-	b, _ := json.Marshal(s) // a string always encodes
-	buf.Write(b)
+	return m, nil
 }
 
 // typedResourceKeys are the JSON names of ResourceFields' own fields.
@@ -267,41 +200,30 @@ func (c *Client) PackageRevise(ctx context.Context, rev Revision) (*Dataset, err
 	if isUUID(rev.Dataset) {
 		key = "id"
 	}
-	// The body is written straight from the fields: a map per resource and
-	// then the JSON of them all held at once took several MB for a call of
-	// 1,000 resources.
-	var buf bytes.Buffer
-	buf.Grow(64 + 512*(len(rev.Update)+len(rev.Add)))
-	buf.WriteString(`{"match":{`)
-	writeJSONString(&buf, key)
-	buf.WriteByte(':')
-	writeJSONString(&buf, rev.Dataset)
-	buf.WriteByte('}')
+	body := map[string]any{"match": map[string]any{key: rev.Dataset}}
 	for _, u := range rev.Update {
 		if u.ID == "" {
 			return nil, errors.New("CKAN package_revise: an updated resource has no id")
 		}
-		buf.WriteByte(',')
-		writeJSONString(&buf, "update__resources__"+u.ID)
-		buf.WriteByte(':')
-		if err := u.writeJSON(&buf, false); err != nil {
+		m, err := u.dict()
+		if err != nil {
 			return nil, fmt.Errorf("CKAN package_revise: %w", err)
 		}
+		delete(m, "package_id")
+		body["update__resources__"+u.ID] = m
 	}
 	if len(rev.Add) > 0 {
-		buf.WriteString(`,"update__resources__extend":[`)
+		add := make([]map[string]any, len(rev.Add))
 		for i, a := range rev.Add {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := a.writeJSON(&buf, false); err != nil {
+			m, err := a.dict()
+			if err != nil {
 				return nil, fmt.Errorf("CKAN package_revise: %w", err)
 			}
+			delete(m, "package_id")
+			add[i] = m
 		}
-		buf.WriteByte(']')
+		body["update__resources__extend"] = add
 	}
-	buf.WriteByte('}')
-	body := encodedBody(buf.Bytes())
 	out := newRevisedDataset(rev)
 	if err := c.call(ctx, "package_revise", nil, body, out); err != nil {
 		return nil, actionMissing("package_revise", err)

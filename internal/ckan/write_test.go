@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestResourceFieldsJSON(t *testing.T) {
@@ -202,99 +199,5 @@ func TestManagedElsewhere(t *testing.T) {
 		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
 			t.Errorf("%+v: %q, want ~%q", tc.r, got, tc.want)
 		}
-	}
-}
-
-// TestResourceFieldsJSON: the fields written straight to JSON decode to what
-// encoding/json makes of them (omitempty, url_type always, escaping), with
-// the extras whose keys the typed fields do not use.
-func TestResourceFieldsJSONAsEncodingJSON(t *testing.T) {
-	size := int64(0)
-	for _, f := range []ResourceFields{
-		{URLType: ""},
-		{ID: "r1", PackageID: "p", Name: "a \"b\" <c> & d\\e\n\x01 ü \xff", URL: "https://x/y?a=1&b=2", URLType: "upload",
-			Description: "é\u2028", Format: "CSV", Mimetype: "text/csv", Size: &size, Hash: "sha256:00",
-			LastModified: "2026-01-02T03:04:05", S3Bucket: "b", S3Key: "k/ü.csv",
-			Extras: map[string]any{"zeta": []int{1, 2}, "alpha": map[string]any{"x": nil}, "name": "ignored", "n": 1.5}},
-	} {
-		type plain ResourceFields
-		b, err := json.Marshal(plain(f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var want map[string]any
-		if err := json.Unmarshal(b, &want); err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range f.Extras {
-			if !typedResourceKeys[k] {
-				want[k] = v
-			}
-		}
-		wantJSON, _ := json.Marshal(want)
-		var wantBack any
-		_ = json.Unmarshal(wantJSON, &wantBack)
-
-		got, err := f.MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !json.Valid(got) {
-			t.Fatalf("invalid JSON: %s", got)
-		}
-		var gotBack any
-		if err := json.Unmarshal(got, &gotBack); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(gotBack, wantBack) {
-			t.Errorf("got %s\nwant %s", got, wantJSON)
-		}
-	}
-}
-
-// TestPackageReviseBody: the request names the dataset in match, each update
-// under update__resources__<id> and the additions under
-// update__resources__extend, without package_id; a retried call (503 first)
-// sends the same body again.
-func TestPackageReviseBody(t *testing.T) {
-	s, w, url := sim(t)
-	var bodies []string
-	s.SetIntercept(func(rw http.ResponseWriter, r *http.Request, action string) bool {
-		if action != "package_revise" {
-			return false
-		}
-		b, _ := io.ReadAll(r.Body)
-		bodies = append(bodies, string(b))
-		rw.Header().Set("Content-Type", "application/json")
-		if len(bodies) == 1 {
-			rw.WriteHeader(503)
-			rw.Write([]byte(`{"success": false, "error": {"message": "later"}}`))
-			return true
-		}
-		rw.Write([]byte(`{"success": true, "result": {"package": {"id": "d", "resources": []}}}`))
-		return true
-	})
-	c, _ := New(url, w.Editor.Token, nil)
-	c.InitialInterval = time.Millisecond
-	size := int64(7)
-	rev := Revision{Dataset: "acceptance-dataset",
-		Update: []ResourceFields{{ID: "u1", PackageID: "p", URL: "https://x/u1", Size: &size}},
-		Add:    []ResourceFields{{ID: "a1", PackageID: "p", Name: "<a>"}, {Name: "b", Extras: map[string]any{"k": true}}}}
-	if _, err := c.PackageRevise(context.Background(), rev); err != nil {
-		t.Fatal(err)
-	}
-	if len(bodies) != 2 || bodies[0] != bodies[1] {
-		t.Fatalf("bodies: %q", bodies)
-	}
-	var got any
-	if err := json.Unmarshal([]byte(bodies[0]), &got); err != nil {
-		t.Fatalf("%v: %s", err, bodies[0])
-	}
-	var want any
-	_ = json.Unmarshal([]byte(`{"match": {"name": "acceptance-dataset"},
-		"update__resources__u1": {"id": "u1", "url": "https://x/u1", "url_type": "", "size": 7},
-		"update__resources__extend": [{"id": "a1", "name": "<a>", "url_type": ""}, {"name": "b", "url_type": "", "k": true}]}`), &want)
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("body %s", bodies[0])
 	}
 }

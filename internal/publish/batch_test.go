@@ -211,10 +211,7 @@ func TestBatchSplitOnTooLarge(t *testing.T) {
 		return false
 	})
 	dir := t.TempDir()
-	var files []File
-	for i := range 8 {
-		files = append(files, writeFile(t, dir, fmt.Sprintf("big%d.csv", i), 64, uint64(300+i)))
-	}
+	files := writeFiles(t, dir, "big%d.csv", 8, 64, 300)
 	var notes bytes.Buffer
 	recs := e.run("acceptance-dataset", Options{BatchSize: 8, BatchWait: time.Hour, Events: noteEvents{&notes}}, files...)
 	for _, r := range recs {

@@ -122,6 +122,17 @@ func (e *env) run(dataset string, o Options, files ...File) []*Record {
 	return p.Run(context.Background(), items, nil)
 }
 
+// writeFiles writes n files of size bytes named fmt.Sprintf(pattern, i), the
+// i-th from seed+i.
+func writeFiles(t *testing.T, dir, pattern string, n, size int, seed uint64) []File {
+	t.Helper()
+	files := make([]File, n)
+	for i := range files {
+		files[i] = writeFile(t, dir, fmt.Sprintf(pattern, i), size, seed+uint64(i))
+	}
+	return files
+}
+
 func writeFile(t *testing.T, dir, name string, size int, seed uint64) File {
 	t.Helper()
 	b := make([]byte, size)
@@ -376,10 +387,7 @@ func TestRunWorkersInOrder(t *testing.T) {
 func TestRunCancelled(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
-	var files []File
-	for i := range 20 {
-		files = append(files, writeFile(t, dir, fmt.Sprintf("c%02d.csv", i), 10, uint64(i)))
-	}
+	files := writeFiles(t, dir, "c%02d.csv", 20, 10, 0)
 	p := e.publisher("acceptance-dataset", Options{FilesInFlight: 3})
 	items, err := p.Plan(files)
 	if err != nil {
@@ -408,10 +416,7 @@ func TestRunCancelled(t *testing.T) {
 func TestEachLetsGoOfItems(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
-	var files []File
-	for i := range 12 {
-		files = append(files, writeFile(t, dir, fmt.Sprintf("e%02d.csv", i), 10, uint64(i)))
-	}
+	files := writeFiles(t, dir, "e%02d.csv", 12, 10, 0)
 	p := e.publisher("acceptance-dataset", Options{FilesInFlight: 3})
 	items, err := p.Plan(files)
 	if err != nil {

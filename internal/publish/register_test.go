@@ -294,10 +294,7 @@ func TestBatchFallsBackWithoutPackageRevise(t *testing.T) {
 		return false
 	})
 	dir := t.TempDir()
-	var files []File
-	for i := range 5 {
-		files = append(files, writeFile(t, dir, fmt.Sprintf("g%d.csv", i), 50, uint64(60+i)))
-	}
+	files := writeFiles(t, dir, "g%d.csv", 5, 50, 60)
 	var notes bytes.Buffer
 	recs := e.run("acceptance-dataset", Options{BatchSize: 2, BatchWait: time.Hour, Events: noteEvents{&notes}}, files...)
 	for _, r := range recs {
@@ -333,10 +330,7 @@ func TestFailedBatchExplained(t *testing.T) {
 		return true
 	})
 	dir := t.TempDir()
-	var files []File
-	for i := range 4 {
-		files = append(files, writeFile(t, dir, fmt.Sprintf("h%d.csv", i), 80, uint64(80+i)))
-	}
+	files := writeFiles(t, dir, "h%d.csv", 4, 80, 80)
 	o := Options{BatchSize: 4, BatchWait: time.Hour}
 	for _, r := range e.run("acceptance-dataset", o, files...) {
 		if r.Status != StatusFailed || !strings.Contains(r.Err.Error(), "package_revise with 4 files") || !r.Uploaded {

@@ -24,7 +24,11 @@ func main() {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs
-		fmt.Fprintln(os.Stderr, "\nckanup: interrupted; cleaning up (press Ctrl-C again to stop at once)")
+		msg := "ckanup: interrupted; cleaning up (press Ctrl-C again to stop at once)"
+		if DefaultDeps().IsTerminal(os.Stderr) {
+			msg = "\n" + msg // past the ^C the terminal echoed
+		}
+		fmt.Fprintln(os.Stderr, msg)
 		cancel()
 		<-sigs
 		runForcedExitCleanups()

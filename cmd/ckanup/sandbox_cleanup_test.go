@@ -146,6 +146,11 @@ func TestSandboxProcessRemovesItsDirectoryOnSignals(t *testing.T) {
 			if left := leftIn(t, tmp); len(left) != 0 {
 				t.Errorf("left in TMPDIR after %s: %v\n%s", c.name, left, log.String())
 			}
+			// Stderr is no terminal here: no blank line before the notice
+			// (on a terminal it steps past the echoed ^C).
+			if out := "\n" + log.String(); !strings.Contains(out, "\nckanup: interrupted") || strings.Contains(out, "\n\nckanup: interrupted") {
+				t.Errorf("after %s, want the interruption notice on a line of its own, no blank line before it:\n%q", c.name, log.String())
+			}
 			if _, err := os.Stat(envFile); !os.IsNotExist(err) {
 				t.Errorf("environment file left after %s: %v", c.name, err)
 			}

@@ -163,7 +163,7 @@ Start with 'ckanup demo' to see it work against a local sandbox, then
 	)
 	registerCompletions(root, deps, g)
 	addExitCodesHelp(root)
-	setVersionFlag(root)
+	setVersionFlag(root, deps.Stdout)
 	addProfileFlags(root)
 	return root
 }

@@ -80,6 +80,47 @@ type Server struct {
 	// them in its database, and resource_show answers "Not found: Resource was
 	// not found." for them rather than a plain "Not found".
 	deleted map[string]bool
+	// resIndex finds a resource by id without reading every dataset (a run
+	// of 10,000 files asks resource_show for each new id): built from the
+	// datasets when first needed after gen moved, which every call that may
+	// change a dataset does (changed).
+	resIndex    map[string]resLoc
+	resIndexGen uint64
+	gen         uint64
+}
+
+// resLoc is where a resource was when resIndex was built.
+type resLoc struct {
+	d *Dataset
+	i int
+}
+
+// changed marks the datasets as possibly changed. Call with s.mu held.
+func (s *Server) changed() { s.gen++ }
+
+// noteAdded keeps resIndex current after a resource was appended to d at
+// position i, so that a call adding many resources need not rebuild it for
+// each. Call with s.mu held.
+func (s *Server) noteAdded(d *Dataset, i int) {
+	if s.resIndex == nil || s.resIndexGen != s.gen {
+		return // rebuilt at the next lookup anyway
+	}
+	if id, ok := d.Resources[i]["id"].(string); ok {
+		if _, seen := s.resIndex[id]; !seen {
+			s.resIndex[id] = resLoc{d, i}
+		}
+	}
+}
+
+// readOnly reports an action that changes nothing: CKAN's *_show, *_list,
+// *_search and *_autocomplete actions. Every other call counts as a change.
+func readOnly(action string) bool {
+	for _, suffix := range []string{"_show", "_list", "_search", "_autocomplete"} {
+		if strings.HasSuffix(action, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // New returns an empty server.
@@ -139,6 +180,7 @@ func (s *Server) AddDataset(name, title, org string, private bool) *Dataset {
 		d.OwnerOrg = o.ID
 	}
 	s.datasets = append(s.datasets, d)
+	s.changed()
 	return d
 }
 
@@ -184,6 +226,7 @@ func (s *Server) AddRawResource(dataset string, r map[string]any) string {
 	}
 	stripUploadURL(m)
 	d.Resources = append(d.Resources, m)
+	s.changed()
 	return str(m, "id")
 }
 
@@ -277,14 +320,27 @@ func (s *Server) datasetByRef(ref string) *Dataset {
 }
 
 func (s *Server) resourceByID(id string) (*Dataset, int) {
-	for _, d := range s.datasets {
-		for i, r := range d.Resources {
-			if r["id"] == id {
-				return d, i
+	if id == "" {
+		return nil, -1
+	}
+	if s.resIndex == nil || s.resIndexGen != s.gen {
+		s.resIndex = map[string]resLoc{}
+		for _, d := range s.datasets {
+			for i, r := range d.Resources {
+				if rid, ok := r["id"].(string); ok {
+					if _, seen := s.resIndex[rid]; !seen { // the first, as a scan finds
+						s.resIndex[rid] = resLoc{d, i}
+					}
+				}
 			}
 		}
+		s.resIndexGen = s.gen
 	}
-	return nil, -1
+	loc, ok := s.resIndex[id]
+	if !ok {
+		return nil, -1
+	}
+	return loc.d, loc.i
 }
 
 // answer is one action's outcome.
@@ -376,6 +432,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	caller := s.userByToken(s.tokenOf(r))
 	named := s.callDataset(params) // before the call: a deleted resource's dataset
 	a := fn(s, caller, params)
+	if !readOnly(action) {
+		s.changed()
+	}
 	if a.dataset = named; named == "" {
 		a.dataset = s.callDataset(params) // after it: a created dataset
 	}
@@ -853,6 +912,7 @@ func (s *Server) saveOnto(d *Dataset, i int, r, p map[string]any) {
 	normalize(r)
 	stripUploadURL(r)
 	d.Resources = append(append(d.Resources[:i:i], d.Resources[i+1:]...), r)
+	s.changed() // the positions after i moved
 	d.Modified = s.now()
 }
 

@@ -141,3 +141,56 @@ func TestGETOnPostOnlyAction(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestResourceLookupFollowsChanges: resources are found by id through an
+// index; every change that adds, moves or removes one must show in the next
+// lookup, also within one call: an id sent twice in one package_revise is
+// saved onto the first (as CKAN 2.10 does), a resource taken over from
+// another dataset leaves it, a deleted one is gone. (Positions as CKAN 2.10
+// leaves them: the one saved onto gets len(resources) at the time.)
+func TestResourceLookupFollowsChanges(t *testing.T) {
+	e := newSim(t)
+	tok := e.w.Editor.Token
+	show := func(id string) (int, map[string]any) {
+		status, env := e.post(t, "resource_show", tok, map[string]any{"id": id})
+		r, _ := env["result"].(map[string]any)
+		return status, r
+	}
+	a := e.ok(t, "resource_create", tok, map[string]any{"package_id": "legacy-dataset", "name": "a.csv", "url": "https://b/a.csv"})["id"].(string)
+	if _, r := show(a); r["package_id"] != e.s.datasetByRef("legacy-dataset").ID {
+		t.Fatalf("resource_show %s: %v", a, r)
+	}
+	const dup = "6a0c9f7e-1d1b-4e8e-9c55-3a3a3a3a3a3a"
+	e.ok(t, "package_revise", tok, map[string]any{"match": map[string]any{"name": "acceptance-dataset"},
+		"update__resources__extend": []any{
+			map[string]any{"id": dup, "name": "first", "url": "https://b/1"},
+			map[string]any{"id": dup, "name": "second", "url": "https://b/2"},
+			map[string]any{"id": a, "name": "taken", "url": "https://b/t"},
+		}})
+	acc := e.s.datasetByRef("acceptance-dataset").ID
+	if n := len(e.s.Resources("acceptance-dataset")); n != 2 {
+		t.Errorf("acceptance-dataset holds %d resources, want 2 (the id sent twice saved once)", n)
+	}
+	if n := len(e.s.Resources("legacy-dataset")); n != len(LegacyResources()) {
+		t.Errorf("legacy-dataset holds %d resources after the take-over, want %d", n, len(LegacyResources()))
+	}
+	if _, r := show(dup); r["name"] != "second" || r["package_id"] != acc || r["position"] != float64(1) {
+		t.Errorf("resource_show %s: %v", dup, r)
+	}
+	if _, r := show(a); r["name"] != "taken" || r["package_id"] != acc || r["position"] != float64(1) {
+		t.Errorf("resource_show %s after the take-over: %v", a, r)
+	}
+	e.ok(t, "resource_patch", tok, map[string]any{"id": dup, "description": "patched"})
+	if _, r := show(dup); r["description"] != "patched" {
+		t.Errorf("resource_show %s after resource_patch: %v", dup, r)
+	}
+	if status, _ := e.post(t, "resource_delete", tok, map[string]any{"id": a}); status != 200 {
+		t.Fatalf("resource_delete: HTTP %d", status)
+	}
+	if status, _ := show(a); status != 404 {
+		t.Errorf("resource_show of a deleted resource: HTTP %d, want 404", status)
+	}
+	if _, r := show(dup); r["name"] != "second" {
+		t.Errorf("resource_show %s after deleting another: %v", dup, r)
+	}
+}

@@ -118,12 +118,14 @@ func (s *Server) appendResources(d *Dataset, rs []any) answer {
 			// Another dataset's resource: CKAN takes it over, moving it here.
 			od.Resources = append(od.Resources[:j:j], od.Resources[j+1:]...)
 			od.Modified = s.now()
+			s.changed() // od's positions moved
 		}
 		r["package_id"], r["state"], r["created"], r["metadata_modified"] = d.ID, "active", now, now
 		r["position"] = len(d.Resources)
 		normalize(r)
 		stripUploadURL(r)
 		d.Resources = append(d.Resources, r)
+		s.noteAdded(d, len(d.Resources)-1) // for a later item of the same call
 	}
 	d.Modified = s.now()
 	return answer{}

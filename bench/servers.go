@@ -117,7 +117,11 @@ func startGateway(bin, rootDir, certFile, keyFile, access, secret, bucket, logFi
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-p", addr, "-a", access, "-s", secret}
+	// --keep-alive: versitygw closes every connection after one answer unless
+	// told otherwise, so each request of every client would pay a new TCP
+	// connection and, over HTTPS, a TLS handshake (one per file for small
+	// files). S3 and the other stores keep connections open.
+	args := []string{"--keep-alive", "-p", addr, "-a", access, "-s", secret}
 	scheme := "http"
 	if certFile != "" {
 		args = append(args, "--cert", certFile, "--key", keyFile)

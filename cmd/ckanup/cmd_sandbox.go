@@ -326,7 +326,7 @@ func runDemo(ctx context.Context, o *DemoOptions) error {
 		return fmt.Errorf("the resource is not on the dataset")
 	}
 	say("\nThe resource as CKAN now holds it (resource_show):")
-	b, _ := json.MarshalIndent(res.Extras, "", "  ")
+	b, _ := json.MarshalIndent(res.Fields(), "", "  ")
 	fmt.Fprintln(o.Stdout, string(b))
 
 	sum, n, err := fetchSHA256(ctx, o.HTTPClient, res.URL)

@@ -155,7 +155,7 @@ func TestCompatLegacyFields(t *testing.T) {
 		}
 		r0, r1, r2 := got.Resources[0], got.Resources[1], got.Resources[2]
 		t.Logf("stored: size %v / %v, datastore_active %#v / %#v, name %#v, description %#v",
-			r0.Extras["size"], r1.Extras["size"], r0.Extras["datastore_active"], r1.Extras["datastore_active"], r2.Extras["name"], r2.Extras["description"])
+			r0.Fields()["size"], r1.Fields()["size"], r0.Fields()["datastore_active"], r1.Fields()["datastore_active"], r2.Fields()["name"], r2.Fields()["description"])
 		if r0.Size == nil || *r0.Size != 1234 || !r0.DatastoreActive || r0.Position != 0 {
 			t.Errorf("string-size.csv: %+v", r0)
 		}

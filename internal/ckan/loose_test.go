@@ -138,8 +138,8 @@ func TestDecodeLegacyDataset(t *testing.T) {
 			t.Errorf("resource %d: name %q size %d position %d datastore %v url_type %q; want %+v",
 				i, r.Name, size, r.Position, r.DatastoreActive, r.URLType, w)
 		}
-		if r.Extras["id"] != r.ID || r.ID == "" {
-			t.Errorf("resource %d: extras lost the id: %v", i, r.Extras)
+		if r.Fields()["id"] != r.ID || r.ID == "" || r.Extra("id") != r.ID {
+			t.Errorf("resource %d: the dict lost the id: %v", i, r.Fields())
 		}
 	}
 	if d.Resources[4].Description != "42" {
@@ -196,5 +196,28 @@ func TestLegacyDatasetFromSimulator(t *testing.T) {
 	}
 	if _, ok := byName["2019"]; !ok {
 		t.Errorf("the resource named by a number is missing: %v", byName)
+	}
+}
+
+// TestResourceKeepsItsOwnDict: Extra and Fields read the dict the Resource
+// keeps, which is its own copy: the buffer it was decoded from may be reused.
+func TestResourceKeepsItsOwnDict(t *testing.T) {
+	buf := []byte(`{"id": "r1", "s3_key": "k/a.csv", "size": 3, "extra_num": 7}`)
+	var r Resource
+	if err := json.Unmarshal(buf, &r); err != nil {
+		t.Fatal(err)
+	}
+	for i := range buf {
+		buf[i] = ' '
+	}
+	if r.Extra("s3_key") != "k/a.csv" || r.Extra("extra_num") != "" || r.Extra("absent") != "" {
+		t.Errorf("Extra: s3_key %q, extra_num %q, absent %q", r.Extra("s3_key"), r.Extra("extra_num"), r.Extra("absent"))
+	}
+	if f := r.Fields(); f["id"] != "r1" || f["extra_num"] != float64(7) || len(f) != 4 {
+		t.Errorf("Fields: %v", f)
+	}
+	var zero Resource
+	if zero.Extra("s3_key") != "" || zero.Fields() != nil {
+		t.Errorf("a Resource not read from CKAN: Extra %q, Fields %v", zero.Extra("s3_key"), zero.Fields())
 	}
 }

@@ -267,7 +267,7 @@ func (r *revisedDataset) streamDataset(dec *json.Decoder) error {
 				continue
 			}
 			var res Resource
-			if err := res.UnmarshalJSON(raw); err != nil {
+			if err := res.read(raw); err != nil { // raw is Decode's own copy
 				continue
 			}
 			if named {

@@ -1,6 +1,7 @@
 package ckan
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -105,7 +106,7 @@ func (d *Dataset) fromObject(o object) error {
 				continue
 			}
 			var r Resource
-			if err := r.UnmarshalJSON(it); err != nil {
+			if err := r.read(it); err != nil { // it is a copy json.Unmarshal made
 				continue
 			}
 			d.Resources = append(d.Resources, r)
@@ -115,7 +116,9 @@ func (d *Dataset) fromObject(o object) error {
 }
 
 // Resource is a CKAN resource. CKAN returns nulls for unset core fields; extra
-// fields come back at the top level and are kept in Extras.
+// fields come back at the top level: Extra and Fields read them from the dict
+// as CKAN sent it, which the Resource keeps (about 1 KB; decoded into a map, it
+// took three times that, for every resource of every dataset read).
 type Resource struct {
 	ID          string `json:"id"`
 	PackageID   string `json:"package_id"`
@@ -137,13 +140,20 @@ type Resource struct {
 	Position int `json:"position"`
 	// DatastoreActive is true when the resource's data is in the DataStore.
 	DatastoreActive bool `json:"datastore_active"`
-	// Extras holds every field of the resource, core ones included.
-	Extras map[string]any `json:"-"`
+	// raw is the resource dict as CKAN sent it, for Extra and Fields.
+	raw json.RawMessage
 }
 
-// UnmarshalJSON reads a resource dict loosely and keeps the whole dict in
-// Extras. It fails only when raw is not JSON or not an object (or null).
+// UnmarshalJSON reads a resource dict loosely and keeps a copy of the whole
+// dict for Extra and Fields. It fails only when raw is not JSON or not an
+// object (or null).
 func (r *Resource) UnmarshalJSON(raw []byte) error {
+	return r.read(bytes.Clone(raw))
+}
+
+// read is UnmarshalJSON for a raw the Resource may keep (nothing else holds
+// or changes it).
+func (r *Resource) read(raw []byte) error {
 	o, err := objectOf(raw)
 	if err != nil {
 		return err
@@ -159,17 +169,35 @@ func (r *Resource) UnmarshalJSON(raw []byte) error {
 	if pos.Valid && pos.Value >= 0 && pos.Value <= 1<<31-1 {
 		r.Position = int(pos.Value)
 	}
-	var all map[string]any
-	if json.Unmarshal(raw, &all) == nil {
-		r.Extras = all
+	if string(raw) != "null" {
+		r.raw = raw
 	}
 	return nil
 }
 
-// Extra returns an extra field as a string ("" when absent or not a string).
+// Extra returns a field of the resource dict as a string ("" when absent or not
+// a string), e.g. the s3_key extra. Each call reads the dict again.
 func (r *Resource) Extra(key string) string {
-	s, _ := r.Extras[key].(string)
+	o, ok := decodeObject(r.raw)
+	if !ok {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(o[key], &s) != nil {
+		return ""
+	}
 	return s
+}
+
+// Fields returns every field of the resource dict, core ones and extras, as
+// CKAN sent them (JSON numbers as float64); nil for a Resource not read from
+// CKAN. Each call decodes the dict again.
+func (r *Resource) Fields() map[string]any {
+	var all map[string]any
+	if json.Unmarshal(r.raw, &all) != nil {
+		return nil
+	}
+	return all
 }
 
 // Collaboration is an entry of package_collaborator_list_for_user.

@@ -41,6 +41,10 @@ type ResourceFields struct {
 
 // MarshalJSON writes the fields above, then Extras under the keys they do not use.
 func (f ResourceFields) MarshalJSON() ([]byte, error) {
+	if len(f.Extras) == 0 { // the fields alone: no map to build and encode
+		type plain ResourceFields
+		return json.Marshal(plain(f))
+	}
 	m, err := f.dict()
 	if err != nil {
 		return nil, err
@@ -201,26 +205,20 @@ func (c *Client) PackageRevise(ctx context.Context, rev Revision) (*Dataset, err
 		key = "id"
 	}
 	body := map[string]any{"match": map[string]any{key: rev.Dataset}}
+	// Each resource is encoded by ResourceFields.MarshalJSON, without
+	// package_id: the dataset is the one matched.
 	for _, u := range rev.Update {
 		if u.ID == "" {
 			return nil, errors.New("CKAN package_revise: an updated resource has no id")
 		}
-		m, err := u.dict()
-		if err != nil {
-			return nil, fmt.Errorf("CKAN package_revise: %w", err)
-		}
-		delete(m, "package_id")
-		body["update__resources__"+u.ID] = m
+		u.PackageID = ""
+		body["update__resources__"+u.ID] = u
 	}
 	if len(rev.Add) > 0 {
-		add := make([]map[string]any, len(rev.Add))
+		add := make([]ResourceFields, len(rev.Add))
 		for i, a := range rev.Add {
-			m, err := a.dict()
-			if err != nil {
-				return nil, fmt.Errorf("CKAN package_revise: %w", err)
-			}
-			delete(m, "package_id")
-			add[i] = m
+			a.PackageID = ""
+			add[i] = a
 		}
 		body["update__resources__extend"] = add
 	}

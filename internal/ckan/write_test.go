@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -199,5 +200,49 @@ func TestManagedElsewhere(t *testing.T) {
 		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
 			t.Errorf("%+v: %q, want ~%q", tc.r, got, tc.want)
 		}
+	}
+}
+
+// TestPackageReviseRequest: the package_revise request sends each resource's
+// fields as ResourceFields encodes them (url_type always, extras under keys
+// the fields do not use, size as an integer) and no package_id: the dataset
+// is the one matched.
+func TestPackageReviseRequest(t *testing.T) {
+	var sent map[string]json.RawMessage
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := json.NewDecoder(r.Body).Decode(&sent); err != nil {
+			t.Errorf("request body: %v", err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"success": true, "result": {"package": {"id": "d1", "name": "ds", "resources": []}}}`))
+	}))
+	defer hs.Close()
+	c, err := New(hs.URL, "tok", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := int64(1)<<53 + 1 // not exact as a float64
+	_, err = c.PackageRevise(context.Background(), Revision{Dataset: "ds",
+		Update: []ResourceFields{{ID: "u1", PackageID: "ds", URL: "https://b/u", Extras: map[string]any{"custom": "x", "package_id": "other"}}},
+		Add:    []ResourceFields{{ID: "a1", PackageID: "ds", URL: "https://b/a", Size: &big}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(sent["match"]) != `{"name":"ds"}` {
+		t.Errorf("match: %s", sent["match"])
+	}
+	var upd map[string]any
+	if err := json.Unmarshal(sent["update__resources__u1"], &upd); err != nil {
+		t.Fatalf("update__resources__u1: %s", sent["update__resources__u1"])
+	}
+	if upd["custom"] != "x" || upd["url_type"] != "" || upd["url"] != "https://b/u" || upd["package_id"] != nil {
+		t.Errorf("update__resources__u1: %v", upd)
+	}
+	var add []map[string]json.RawMessage
+	if err := json.Unmarshal(sent["update__resources__extend"], &add); err != nil || len(add) != 1 {
+		t.Fatalf("update__resources__extend: %s", sent["update__resources__extend"])
+	}
+	if string(add[0]["size"]) != "9007199254740993" || add[0]["package_id"] != nil || string(add[0]["url_type"]) != `""` {
+		t.Errorf("update__resources__extend[0]: %s", sent["update__resources__extend"])
 	}
 }

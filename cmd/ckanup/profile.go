@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
@@ -13,6 +14,17 @@ import (
 
 	"github.com/spf13/cobra"
 )
+
+// The Go runtime samples one allocation per 512 KiB for heap profiles unless
+// told otherwise, and keeps a table for the samples' stacks: about 0.7 MiB of
+// resident memory in a run of 10,000 files (peak RSS 39.0 → 38.3 MiB in one
+// pair of runs). ckanup samples nothing unless --memprofile asks (from then
+// on: allocations made before the flag was read are not in the profile).
+func init() { runtime.MemProfileRate = 0 }
+
+// heapSampleRate is Go's default runtime.MemProfileRate, set again for
+// --memprofile.
+const heapSampleRate = 512 * 1024
 
 // profileFlags are the hidden --cpuprofile, --memprofile and --trace flags:
 // where a command's run spends its time and memory, for `go tool pprof FILE`
@@ -83,6 +95,7 @@ func (p *profileFlags) start() (stop func() error, err error) {
 		if err != nil {
 			return nil, errors.Join(usageErrorf("--memprofile: %v", err), stop())
 		}
+		runtime.MemProfileRate = heapSampleRate
 		hp := startHeapPeak(100 * time.Millisecond)
 		stops = append(stops, func() error {
 			_, err := f.Write(hp.stop())

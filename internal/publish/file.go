@@ -86,7 +86,7 @@ func (p *Publisher) stage(ctx context.Context, it *Item) (*staged, *Record) {
 	fail := func(err error) (*staged, *Record) { return done("", err) }
 
 	if it.File.Path == StdinPath {
-		res, err := p.o.Uploader.UploadStream(ctx, p.o.Stdin, upload.Job{Bucket: p.o.Target.Bucket, Key: it.Key,
+		res, err := p.o.Uploader.UploadStream(ctx, p.o.Stdin, upload.Job{Bucket: p.o.Target.Bucket, Key: it.Key(),
 			ContentType: it.Mimetype, Observer: prog, Metadata: p.objectMetadata(it)})
 		if err != nil {
 			return fail(p.explainS3(err))
@@ -99,7 +99,7 @@ func (p *Publisher) stage(ctx context.Context, it *Item) (*staged, *Record) {
 	// ListPrefix: the look for an earlier upload lists the dataset's prefix
 	// once per run instead of a HEAD per new file (upload.Uploader.Match).
 	job := upload.Job{
-		Path: it.File.Path, Bucket: p.o.Target.Bucket, Key: it.Key, ContentType: it.Mimetype, Observer: prog,
+		Path: it.File.Path, Bucket: p.o.Target.Bucket, Key: it.Key(), ContentType: it.Mimetype, Observer: prog,
 		Metadata: p.objectMetadata(it), ListPrefix: p.o.Target.DatasetPrefix,
 	}
 	if it.Resource != nil && !p.o.Force {
@@ -128,7 +128,7 @@ func (p *Publisher) stage(ctx context.Context, it *Item) (*staged, *Record) {
 		}
 		if entry == nil {
 			entry = &journal.Entry{Site: p.o.CKAN.SiteURL(), DatasetID: p.o.Dataset.ID, DatasetName: p.o.Dataset.Name,
-				ResourceID: it.ResourceID, ResourceName: it.File.Name, Bucket: p.o.Target.Bucket, Key: it.Key,
+				ResourceID: it.ResourceID, ResourceName: it.File.Name, Bucket: p.o.Target.Bucket, Key: it.Key(),
 				Endpoint: p.o.Target.Endpoint, File: state, Args: p.o.Args, Dir: workDir(), Started: p.o.Now().UTC()}
 		} else if !entry.Completed {
 			job.Resume = resumeOf(entry)
@@ -223,7 +223,7 @@ func (p *Publisher) openUploadInStore(ctx context.Context, it *Item) *upload.Res
 	if p.o.FindUploads == nil || p.o.Force {
 		return nil
 	}
-	open, err := p.o.FindUploads(ctx, it.Key)
+	open, err := p.o.FindUploads(ctx, it.Key())
 	if err != nil {
 		p.o.Events.Logf("%s: could not look for an interrupted upload in S3: %v", it.File.Path, err)
 		return nil
@@ -232,7 +232,7 @@ func (p *Publisher) openUploadInStore(ctx context.Context, it *Item) *upload.Res
 	others := 0
 	for i := range open {
 		u := &open[i]
-		if u.Key != it.Key {
+		if u.Key != it.Key() {
 			continue
 		}
 		if newest != nil {

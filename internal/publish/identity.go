@@ -93,15 +93,10 @@ func (p *Publisher) claimID(ctx context.Context, it *Item) error {
 
 // locate sets the item's resource id and the object key and URL that follow.
 func (p *Publisher) locate(it *Item, id string) error {
-	objectName := it.File.Name
-	if it.File.ObjectName != "" {
-		objectName = it.File.ObjectName
-	}
-	key, err := scope.ObjectKey(p.o.Target.DatasetPrefix, id, objectName)
-	if err != nil {
+	if _, err := scope.ObjectKey(p.o.Target.DatasetPrefix, id, it.File.objectName()); err != nil {
 		return failure.Wrap(failure.Usage, fmt.Errorf("%s: %w: use a shorter --name or a shallower directory", it.File.Path, err))
 	}
-	it.ResourceID, it.Key = id, key
+	it.ResourceID, it.prefix = id, p.o.Target.DatasetPrefix
 	return nil
 }
 
@@ -154,17 +149,17 @@ func (p *Publisher) skipOrWhy(ctx context.Context, it *Item, job upload.Job) (*u
 		return nil, fmt.Sprintf("resource %s is served by CKAN (url_type %q), not from the object: repointing it", r.ID, r.URLType), nil
 	case r.URL != p.objectURL(it):
 		return nil, fmt.Sprintf("resource %s points at %s, this run writes %s", r.ID, r.URL, p.objectURL(it)), nil
-	case r.Extra("s3_bucket") != t.Bucket || r.Extra("s3_key") != it.Key:
-		return nil, fmt.Sprintf("resource %s names s3://%s/%s, this run writes s3://%s/%s", r.ID, r.Extra("s3_bucket"), r.Extra("s3_key"), t.Bucket, it.Key), nil
+	case r.S3Bucket != t.Bucket || r.S3Key != it.Key():
+		return nil, fmt.Sprintf("resource %s names s3://%s/%s, this run writes s3://%s/%s", r.ID, r.S3Bucket, r.S3Key, t.Bucket, it.Key()), nil
 	}
 	res, found, err := p.o.Uploader.Match(ctx, job)
 	if err != nil {
 		return nil, "", p.explainS3(err)
 	}
 	if !found {
-		return nil, fmt.Sprintf("resource %s describes this file, but s3://%s/%s is missing or holds other bytes: uploading again", r.ID, t.Bucket, it.Key), nil
+		return nil, fmt.Sprintf("resource %s describes this file, but s3://%s/%s is missing or holds other bytes: uploading again", r.ID, t.Bucket, it.Key()), nil
 	}
-	return res, fmt.Sprintf("resource %s already points at s3://%s/%s, which holds this file (size and checksum checked)", r.ID, t.Bucket, it.Key), nil
+	return res, fmt.Sprintf("resource %s already points at s3://%s/%s, which holds this file (size and checksum checked)", r.ID, t.Bucket, it.Key()), nil
 }
 
 // sameAsResource says whether the resource already describes exactly this file:

@@ -231,8 +231,8 @@ func TestPlanNamesResourceAndKey(t *testing.T) {
 		t.Errorf("--resource-id: planned %+v", it)
 	}
 	wantKey := scope.DatasetPrefix("", e.world.AcceptanceOrg.ID, e.world.AcceptanceDataset.ID) + first.ResourceID + "/other name.csv"
-	if it.Key != wantKey || p.objectURL(it) != "https://objects.example.org/"+scope.EscapeKey(wantKey) {
-		t.Errorf("key %q url %q, want key %q", it.Key, p.objectURL(it), wantKey)
+	if it.Key() != wantKey || p.objectURL(it) != "https://objects.example.org/"+scope.EscapeKey(wantKey) {
+		t.Errorf("key %q url %q, want key %q", it.Key(), p.objectURL(it), wantKey)
 	}
 	if it.Format != "CSV" {
 		t.Errorf("format %q", it.Format)

@@ -146,7 +146,7 @@ func (p *Publisher) openEntry(ctx context.Context, it *Item, state journal.FileS
 	}
 	t := p.o.Target
 	why := state.Changed(e.File)
-	if why == "" && (e.Bucket != t.Bucket || e.Key != it.Key || e.Endpoint != t.Endpoint) {
+	if why == "" && (e.Bucket != t.Bucket || e.Key != it.Key() || e.Endpoint != t.Endpoint) {
 		why = "it now goes to another object"
 	}
 	if why == "" && e.Completed {

@@ -174,7 +174,7 @@ func PlanDataset(ctx context.Context, c CKAN, pkg *datapackage.Package, o Option
 				action = Delete
 			}
 			kind := KindLink
-			if res.Extra("s3_key") != "" {
+			if res.S3Key != "" {
 				kind = KindFile // one ckanup uploaded
 			}
 			p.Unlisted = append(p.Unlisted, &ResourcePlan{Name: res.Name, Kind: kind, Source: res.URL, Action: action,

@@ -295,11 +295,11 @@ func TestCompatPackageRevise(t *testing.T) {
 			t.Fatalf("%d resources after revise", len(got.Resources))
 		}
 		r0, r1 := got.Resources[0], got.Resources[1]
-		t.Logf("revised: %q url_type %q size %d description %q; added %s %q s3_key %q", r0.URL, r0.URLType, *r0.Size, r0.Description, r1.ID, r1.URL, r1.Extra("s3_key"))
+		t.Logf("revised: %q url_type %q size %d description %q; added %s %q s3_key %q", r0.URL, r0.URLType, *r0.Size, r0.Description, r1.ID, r1.URL, r1.S3Key)
 		if r0.URL != "https://bucket.example.org/a.csv" || r0.URLType != "" || r0.Size == nil || *r0.Size != 7 || r0.Description != "keep" {
 			t.Errorf("updated resource: %+v", r0)
 		}
-		if r1.ID != newID || r1.Extra("s3_key") != "k/b.csv" || got.Resources[2].ID == "" {
+		if r1.ID != newID || r1.S3Key != "k/b.csv" || got.Resources[2].ID == "" {
 			t.Errorf("added resources: %+v / %+v", r1, got.Resources[2])
 		}
 		_, err = c.PackageRevise(ctx, ckan.Revision{Dataset: d.ID,

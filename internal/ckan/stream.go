@@ -270,6 +270,7 @@ func (r *revisedDataset) streamDataset(dec *json.Decoder) error {
 			if err := res.read(raw); err != nil { // raw is Decode's own copy
 				continue
 			}
+			res.raw = nil // typed fields only: see PackageRevise
 			if named {
 				keep = append(keep, kept{pos, res})
 				continue

@@ -65,7 +65,7 @@ func TestPackageReviseKeepsNamedResources(t *testing.T) {
 			if want := "r7.csv added.csv anon.csv"; strings.Join(got, " ") != want {
 				t.Fatalf("resources %v, want %s", got, want)
 			}
-			if r := d.Resources[1]; r.URL != "https://b/added.csv" || r.Size == nil || *r.Size != 7 || r.Extra("s3_key") != "k/added.csv" {
+			if r := d.Resources[1]; r.URL != "https://b/added.csv" || r.Size == nil || *r.Size != 7 || r.S3Key != "k/added.csv" {
 				t.Errorf("added resource read as %+v", r)
 			}
 		})

@@ -140,6 +140,10 @@ type Resource struct {
 	Position int `json:"position"`
 	// DatastoreActive is true when the resource's data is in the DataStore.
 	DatastoreActive bool `json:"datastore_active"`
+	// S3Bucket and S3Key are the extras ckanup registers with the object
+	// (ResourceFields.S3Bucket, S3Key).
+	S3Bucket string `json:"s3_bucket"`
+	S3Key    string `json:"s3_key"`
 	// raw is the resource dict as CKAN sent it, for Extra and Fields.
 	raw json.RawMessage
 }
@@ -162,7 +166,8 @@ func (r *Resource) read(raw []byte) error {
 	*r = Resource{ID: o.str("id"), PackageID: o.str("package_id"), Name: o.str("name"), URL: o.str("url"),
 		Description: o.str("description"), Format: o.str("format"), Mimetype: o.str("mimetype"),
 		Hash: o.str("hash"), LastModified: o.str("last_modified"), State: o.str("state"),
-		URLType: o.str("url_type"), Position: -1, DatastoreActive: bool(o.flag("datastore_active"))}
+		URLType: o.str("url_type"), Position: -1, DatastoreActive: bool(o.flag("datastore_active")),
+		S3Bucket: o.str("s3_bucket"), S3Key: o.str("s3_key")}
 	if n := o.num("size"); n.Valid && n.Value >= 0 {
 		r.Size = n.Ptr()
 	}

@@ -189,7 +189,8 @@ type Revision struct {
 // those it adds, in the dataset's order): CKAN answers with every resource,
 // and that answer is read as it arrives without being kept, so that revising
 // a dataset of thousands of resources takes little memory (PackageShow reads
-// them all).
+// them all). For the same reason these resources carry their typed fields
+// only: Extra and Fields find nothing (read the resource again for those).
 // Errors: *ActionMissingError (errors.Is ErrActionMissing) on a CKAN without
 // package_revise; a 409 Validation Error ("resources__<id>: Unmatched key")
 // when an updated resource id is not in the dataset, and then nothing

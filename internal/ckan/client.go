@@ -121,15 +121,59 @@ func (c *Client) actionURL(action string, q url.Values) string {
 	return u.String()
 }
 
+// streamedBody is a request body written as it is sent, for requests too
+// large to hold whole. writeJSON must write the same bytes every time it is
+// called: the body is written once to learn its length (sent as
+// Content-Length: CKAN behind uWSGI or an older proxy may refuse a chunked
+// request) and again for each attempt.
+type streamedBody interface {
+	writeJSON(w io.Writer) error
+}
+
+// countingWriter counts the bytes written to it.
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// requestBody is a request's body: payload, or a streamedBody of a known
+// length.
+type requestBody struct {
+	payload  []byte
+	streamed streamedBody
+	length   int64
+}
+
+// reader returns a new reader of the body. A streamed body is written by a
+// goroutine into a pipe, which ends when the body is written or the reader is
+// closed (the HTTP transport closes a request's body in every case).
+func (b *requestBody) reader() io.ReadCloser {
+	if b.streamed == nil {
+		return io.NopCloser(bytes.NewReader(b.payload))
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(b.streamed.writeJSON(pw)) }()
+	return pr
+}
+
 // call performs one action. A GET when body is nil, else a JSON POST. The answer's
 // result is decoded into out.
 func (c *Client) call(ctx context.Context, action string, q url.Values, body any, out any) error {
-	var payload []byte
-	if body != nil {
-		var err error
-		if payload, err = json.Marshal(body); err != nil {
+	var rb *requestBody
+	if sb, ok := body.(streamedBody); ok {
+		var n countingWriter
+		if err := sb.writeJSON(&n); err != nil {
 			return fmt.Errorf("CKAN %s: encode request: %w", action, err)
 		}
+		rb = &requestBody{streamed: sb, length: n.n}
+	} else if body != nil {
+		payload, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("CKAN %s: encode request: %w", action, err)
+		}
+		rb = &requestBody{payload: payload, length: int64(len(payload))}
 	}
 	attempts := c.MaxAttempts
 	if attempts <= 0 {
@@ -144,7 +188,7 @@ func (c *Client) call(ctx context.Context, action string, q url.Values, body any
 	attempt := 0
 	return backoff.RetryNotify(func() error {
 		attempt++
-		err := c.once(ctx, action, q, payload, body != nil, out)
+		err := c.once(ctx, action, q, rb, out)
 		if err == nil || !transient(ctx, err) {
 			if err != nil {
 				return backoff.Permanent(err)
@@ -159,16 +203,18 @@ func (c *Client) call(ctx context.Context, action string, q url.Values, body any
 	})
 }
 
-func (c *Client) once(ctx context.Context, action string, q url.Values, payload []byte, post bool, out any) error {
-	method, rd := http.MethodGet, io.Reader(nil)
-	if post {
-		method, rd = http.MethodPost, bytes.NewReader(payload)
+func (c *Client) once(ctx context.Context, action string, q url.Values, body *requestBody, out any) error {
+	method := http.MethodGet
+	if body != nil {
+		method = http.MethodPost
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.actionURL(action, q), rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.actionURL(action, q), nil)
 	if err != nil {
 		return fmt.Errorf("CKAN %s: %w", action, err)
 	}
-	if post {
+	if body != nil {
+		req.Body, req.ContentLength = body.reader(), body.length
+		req.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestResourceFieldsJSON(t *testing.T) {
@@ -244,5 +247,64 @@ func TestPackageReviseRequest(t *testing.T) {
 	}
 	if string(add[0]["size"]) != "9007199254740993" || add[0]["package_id"] != nil || string(add[0]["url_type"]) != `""` {
 		t.Errorf("update__resources__extend[0]: %s", sent["update__resources__extend"])
+	}
+}
+
+// TestPackageReviseStreamedBody: the package_revise request is written as it
+// is sent, with its length announced (Content-Length, not chunked: CKAN
+// behind uWSGI may refuse a chunked body), and written again, the same, when
+// the call is retried.
+func TestPackageReviseStreamedBody(t *testing.T) {
+	type attempt struct {
+		length   int64
+		chunked  bool
+		body     string
+		received int
+	}
+	var attempts []attempt
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		attempts = append(attempts, attempt{r.ContentLength, len(r.TransferEncoding) > 0, string(b), len(b)})
+		if len(attempts) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"success": true, "result": {"package": {"id": "d1", "name": "ds", "resources": []}}}`))
+	}))
+	defer hs.Close()
+	c, err := New(hs.URL, "tok", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.InitialInterval = time.Millisecond
+	var add []ResourceFields
+	for i := range 300 {
+		size := int64(i)
+		add = append(add, ResourceFields{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), URL: "https://b/k", Size: &size,
+			Extras: map[string]any{"b": i, "a": "x"}})
+	}
+	if _, err := c.PackageRevise(context.Background(), Revision{Dataset: "ds", Add: add,
+		Update: []ResourceFields{{ID: "u1", Description: "d"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(attempts) != 2 {
+		t.Fatalf("%d attempts, want 2", len(attempts))
+	}
+	for i, a := range attempts {
+		if a.chunked || a.length != int64(a.received) {
+			t.Errorf("attempt %d: Content-Length %d, chunked %v, %d bytes received", i+1, a.length, a.chunked, a.received)
+		}
+	}
+	if attempts[0].body != attempts[1].body {
+		t.Errorf("the retried request differs from the first")
+	}
+	var sent map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(attempts[1].body), &sent); err != nil || len(sent) != 3 {
+		t.Fatalf("request body (%v): %.300s", err, attempts[1].body)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(sent["update__resources__extend"], &got); err != nil || len(got) != 300 || got[299]["b"] != float64(299) {
+		t.Errorf("update__resources__extend: %v, %d resources", err, len(got))
 	}
 }

@@ -335,8 +335,15 @@ func DerivedResourceID(site, datasetID, name string) string {
 
 // Record returns the record of an item before anything happened to it.
 func (p *Publisher) Record(it *Item) *Record {
-	return &Record{Type: "file", File: it.File.Path, Dataset: p.o.Dataset.Name, ResourceID: it.ResourceID, URL: p.objectURL(it),
-		Bucket: p.o.Target.Bucket, Key: it.Key(), Size: it.File.Size, Parts: it.Plan.Parts, PartSize: it.Plan.PartSize, Name: it.File.Name}
+	rec := p.unplacedRecord(it)
+	rec.Key, rec.URL = it.Key(), p.objectURL(it)
+	return rec
+}
+
+// unplacedRecord is Record without the object's key and URL.
+func (p *Publisher) unplacedRecord(it *Item) *Record {
+	return &Record{Type: "file", File: it.File.Path, Dataset: p.o.Dataset.Name, ResourceID: it.ResourceID,
+		Bucket: p.o.Target.Bucket, Size: it.File.Size, Parts: it.Plan.Parts, PartSize: it.Plan.PartSize, Name: it.File.Name}
 }
 
 // Run publishes the items, FilesInFlight at a time, sharing the engine's request

@@ -152,10 +152,20 @@ func TestCreateThenSkipThenUpdate(t *testing.T) {
 	dir := t.TempDir()
 	f := writeFile(t, dir, "a.csv", 1000, 1)
 
+	// Every record names the object and the URL CKAN holds, whatever befell
+	// the file.
+	placed := func(rec *Record) {
+		t.Helper()
+		res := e.sim.Resources("acceptance-dataset")
+		if len(res) != 1 || rec.Key == "" || res[0]["s3_key"] != rec.Key || res[0]["url"] != rec.URL {
+			t.Errorf("record key %q url %q; CKAN holds %v", rec.Key, rec.URL, res)
+		}
+	}
 	recs := e.run("acceptance-dataset", Options{}, f)
 	if len(recs) != 1 || recs[0].Status != StatusCreated || !recs[0].Uploaded || recs[0].Err != nil {
 		t.Fatalf("first run: %+v", recs[0])
 	}
+	placed(recs[0])
 	if want := DerivedResourceID(e.client.SiteURL(), e.world.AcceptanceDataset.ID, "a.csv"); recs[0].ResourceID != want {
 		t.Errorf("resource id %s, want the derived %s", recs[0].ResourceID, want)
 	}
@@ -165,12 +175,14 @@ func TestCreateThenSkipThenUpdate(t *testing.T) {
 	if recs[0].Status != StatusSkipped || e.sent(http.MethodPut) != puts {
 		t.Errorf("unchanged file: status %s, %d more PUTs", recs[0].Status, e.sent(http.MethodPut)-puts)
 	}
+	placed(recs[0])
 
 	g := writeFile(t, dir, "a.csv", 2000, 2)
 	recs = e.run("acceptance-dataset", Options{}, g)
 	if recs[0].Status != StatusUpdated || recs[0].Size != 2000 || e.sent(http.MethodPut) != puts+1 {
 		t.Errorf("changed file: %+v, %d more PUTs", recs[0], e.sent(http.MethodPut)-puts)
 	}
+	placed(recs[0])
 	res := e.sim.Resources("acceptance-dataset")
 	if len(res) != 1 || res[0]["size"] != float64(2000) && res[0]["size"] != int64(2000) && res[0]["size"] != 2000 {
 		t.Errorf("CKAN holds %v", res)

@@ -419,7 +419,7 @@ func (r *uploadRun) printPlan(jobs []*publish.Item) error {
 			how = fmt.Sprintf("%d parts of %s", j.Plan.Parts, upload.FormatSize(j.Plan.PartSize))
 		}
 		fmt.Fprintf(r.o.Stdout, "  %s  %s  %s, %s  %s %s\n    → s3://%s/%s\n", j.File.Path, upload.FormatSize(j.File.Size), how,
-			j.Format, action, j.ResourceID, r.target.Bucket, j.Key())
+			j.File.Format, action, j.ResourceID, r.target.Bucket, j.Key())
 	}
 	return printPlanSummary(r.o.Stdout, r.o.Output, len(jobs), r.o.Now())
 }

@@ -93,7 +93,7 @@ func (p *Publisher) stage(ctx context.Context, it *Item) (*staged, *Record) {
 
 	if it.File.Path == StdinPath {
 		res, err := p.o.Uploader.UploadStream(ctx, p.o.Stdin, upload.Job{Bucket: p.o.Target.Bucket, Key: it.Key(),
-			ContentType: it.Mimetype, Observer: prog, Metadata: p.objectMetadata(it)})
+			ContentType: it.File.Mimetype, Observer: prog, Metadata: p.objectMetadata(it)})
 		if err != nil {
 			return fail(p.explainS3(err))
 		}
@@ -105,7 +105,7 @@ func (p *Publisher) stage(ctx context.Context, it *Item) (*staged, *Record) {
 	// ListPrefix: the look for an earlier upload lists the dataset's prefix
 	// once per run instead of a HEAD per new file (upload.Uploader.Match).
 	job := upload.Job{
-		Path: it.File.Path, Bucket: p.o.Target.Bucket, Key: it.Key(), ContentType: it.Mimetype, Observer: prog,
+		Path: it.File.Path, Bucket: p.o.Target.Bucket, Key: it.Key(), ContentType: it.File.Mimetype, Observer: prog,
 		Metadata: p.objectMetadata(it), ListPrefix: p.o.Target.DatasetPrefix,
 	}
 	if it.Resource != nil && !p.o.Force {

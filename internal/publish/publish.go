@@ -11,6 +11,7 @@
 package publish
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -192,19 +193,20 @@ func New(o Options) *Publisher {
 }
 
 // Item is one planned file: the resource it becomes and the object it goes to.
+// A run holds an Item for every file not yet started: it is kept small.
 type Item struct {
+	// File is the file with its Description, Format and Mimetype resolved to
+	// the resource fields registered: the file's own, else Options' (Format,
+	// Description), else the guess from the file name (fileformat.Of).
+	// Description "" sends none.
 	File       File
 	ResourceID string
 	// Resource is the dataset's resource this file updates; nil when a new
 	// resource is created.
 	Resource *ckan.Resource
-	// prefix is the dataset's key prefix (shared by every item), for Key.
-	prefix   string
 	Plan     upload.Plan
-	Format   string
-	Mimetype string
-	// Description is the resource description registered ("" sends none).
-	Description string
+	// prefix is the dataset's key prefix (shared by every item), for Key.
+	prefix string
 }
 
 // Key is the item's object key, <dataset prefix><resource id>/<object name>
@@ -304,16 +306,13 @@ func (p *Publisher) plan(f File) (*Item, error) {
 		return nil, failure.Wrap(failure.Usage, fmt.Errorf("%s: %w: use a shorter --name or a shallower directory", f.Path, err))
 	}
 	it.prefix = p.o.Target.DatasetPrefix
-	it.Format, it.Mimetype = fileformat.Of(f.Name)
+	format, mimetype := fileformat.Of(f.Name)
 	if p.o.Format != "" {
-		it.Format = p.o.Format
+		format = p.o.Format
 	}
-	it.Description = p.o.Description
-	for dst, v := range map[*string]string{&it.Format: f.Format, &it.Mimetype: f.Mimetype, &it.Description: f.Description} {
-		if v != "" {
-			*dst = v
-		}
-	}
+	it.File.Format = cmp.Or(f.Format, format)
+	it.File.Mimetype = cmp.Or(f.Mimetype, mimetype)
+	it.File.Description = cmp.Or(f.Description, p.o.Description)
 	if f.Path == StdinPath {
 		it.Plan = upload.Plan{Size: -1, PartSize: p.o.Uploader.PartSize(), Parts: -1, Multipart: true}
 		return it, nil

@@ -246,8 +246,8 @@ func TestPlanNamesResourceAndKey(t *testing.T) {
 	if it.Key() != wantKey || p.objectURL(it) != "https://objects.example.org/"+scope.EscapeKey(wantKey) {
 		t.Errorf("key %q url %q, want key %q", it.Key(), p.objectURL(it), wantKey)
 	}
-	if it.Format != "CSV" {
-		t.Errorf("format %q", it.Format)
+	if it.File.Format != "CSV" {
+		t.Errorf("format %q", it.File.Format)
 	}
 
 	p = e.publisher("acceptance-dataset", Options{ResourceID: "00000000-0000-0000-0000-000000000000"})

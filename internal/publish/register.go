@@ -32,7 +32,7 @@ func (p *Publisher) fields(st *staged) ckan.ResourceFields {
 	size := res.Size
 	return ckan.ResourceFields{
 		ID: it.ResourceID, Name: it.File.Name, URL: p.objectURL(it), URLType: "",
-		Description: it.Description, Format: it.Format, Mimetype: it.Mimetype,
+		Description: it.File.Description, Format: it.File.Format, Mimetype: it.File.Mimetype,
 		Size: &size, Hash: "sha256:" + res.SHA256,
 		LastModified: p.o.Now().UTC().Format("2006-01-02T15:04:05"),
 		S3Bucket:     res.Bucket, S3Key: res.Key,

@@ -154,8 +154,8 @@ func TestCompatLegacyFields(t *testing.T) {
 			t.Fatalf("%d resources", len(got.Resources))
 		}
 		r0, r1, r2 := got.Resources[0], got.Resources[1], got.Resources[2]
-		t.Logf("stored: size %v / %v, datastore_active %#v / %#v, name %#v, description %#v",
-			r0.Fields()["size"], r1.Fields()["size"], r0.Fields()["datastore_active"], r1.Fields()["datastore_active"], r2.Fields()["name"], r2.Fields()["description"])
+		t.Logf("stored: size %s / %s, datastore_active %v / %v, name %q, description %q",
+			fmtSize(r0.Size), fmtSize(r1.Size), r0.DatastoreActive, r1.DatastoreActive, r2.Name, r2.Description)
 		if r0.Size == nil || *r0.Size != 1234 || !r0.DatastoreActive || r0.Position != 0 {
 			t.Errorf("string-size.csv: %+v", r0)
 		}
@@ -370,4 +370,12 @@ func TestCompatGETOnPostOnly(t *testing.T) {
 			t.Errorf("after the GET: %v, %v", got, err)
 		}
 	})
+}
+
+// fmtSize prints a resource's size, "none" when unset.
+func fmtSize(n *int64) string {
+	if n == nil {
+		return "none"
+	}
+	return fmt.Sprint(*n)
 }

@@ -169,23 +169,35 @@ func (h *headBuffer) Write(p []byte) (int, error) {
 
 func (h *headBuffer) String() string { return h.b.String() }
 
-// revisedDataset is package_revise's result, {"package": {…}}, read as it
-// streams: the dataset's fields as Dataset.UnmarshalJSON reads them, and of
-// its resources only those the revision names — the ones it updates (by id)
-// and the ones it adds (by id; one added without an id, by position: CKAN
-// appends the added resources at the end, in the order sent). Each other
-// resource is read and dropped.
-type revisedDataset struct {
+// datasetReader reads a dataset from an answer as it streams: the dataset's
+// fields as Dataset.UnmarshalJSON reads them, and its resources one at a time,
+// each kept with its typed fields only (not the dict: Extra and Fields find
+// nothing), so that a dataset of 10,000 resources takes a few MB, not the
+// 30 MB of reading the answer whole and keeping every dict.
+//
+// package_show's result is the dataset, and every resource is kept.
+// package_revise's is {"package": dataset}, and only the resources the
+// revision names are kept — the ones it updates (by id) and the ones it adds
+// (by id; one added without an id, by position: CKAN appends the added
+// resources at the end, in the order sent). Each other resource is read and
+// dropped.
+type datasetReader struct {
+	wrapped bool // the result is {"package": dataset}
+	all     bool // keep every resource; else ids and anonAdd say which
 	ids     map[string]bool
 	anonAdd int // resources added without an id
 	d       Dataset
 	read    bool
 }
 
-func (r *revisedDataset) done() bool { return r.read }
+func (r *datasetReader) done() bool { return r.read }
 
-func newRevisedDataset(rev Revision) *revisedDataset {
-	r := &revisedDataset{ids: map[string]bool{}}
+// newShownDataset reads package_show's result.
+func newShownDataset() *datasetReader { return &datasetReader{all: true} }
+
+// newRevisedDataset reads package_revise's result for rev.
+func newRevisedDataset(rev Revision) *datasetReader {
+	r := &datasetReader{wrapped: true, ids: map[string]bool{}}
 	for _, u := range rev.Update {
 		r.ids[u.ID] = true
 	}
@@ -200,11 +212,16 @@ func newRevisedDataset(rev Revision) *revisedDataset {
 }
 
 // UnmarshalJSON reads the result when the answer was read whole.
-func (r *revisedDataset) UnmarshalJSON(raw []byte) error {
+func (r *datasetReader) UnmarshalJSON(raw []byte) error {
 	return r.streamResult(json.NewDecoder(bytes.NewReader(raw)))
 }
 
-func (r *revisedDataset) streamResult(dec *json.Decoder) error {
+func (r *datasetReader) streamResult(dec *json.Decoder) error {
+	if !r.wrapped {
+		err := r.streamDataset(dec)
+		r.read = err == nil
+		return err
+	}
 	found := false
 	err := streamObject(dec, func(key string) error {
 		if key != "package" {
@@ -221,12 +238,13 @@ func (r *revisedDataset) streamResult(dec *json.Decoder) error {
 }
 
 // streamDataset reads the dataset object, the resources one at a time.
-func (r *revisedDataset) streamDataset(dec *json.Decoder) error {
+func (r *datasetReader) streamDataset(dec *json.Decoder) error {
 	o := object{}
 	type kept struct {
 		pos int
 		res Resource
 	}
+	var all []Resource // with r.all: every resource, in order
 	var keep []kept
 	var tail []kept // the last anonAdd resources seen, not otherwise kept
 	sawResources := false
@@ -255,22 +273,30 @@ func (r *revisedDataset) streamDataset(dec *json.Decoder) error {
 			if err := dec.Decode(&raw); err != nil {
 				return err
 			}
-			var head struct {
-				ID any `json:"id"`
-			}
-			if string(raw) == "null" || json.Unmarshal(raw, &head) != nil {
+			if len(raw) == 0 || raw[0] != '{' {
 				continue // not an object: left out, as Dataset.UnmarshalJSON does
 			}
-			id, _ := head.ID.(string)
-			named := r.ids[id]
-			if !named && r.anonAdd == 0 {
-				continue
+			named := r.all
+			if !named {
+				var head struct {
+					ID any `json:"id"`
+				}
+				_ = json.Unmarshal(raw, &head)
+				id, _ := head.ID.(string)
+				named = r.ids[id]
+				if !named && r.anonAdd == 0 {
+					continue
+				}
 			}
 			var res Resource
 			if err := res.read(raw); err != nil { // raw is Decode's own copy
 				continue
 			}
-			res.raw = nil // typed fields only: see PackageRevise
+			res.raw = nil // typed fields only: see datasetReader
+			if r.all {
+				all = append(all, res)
+				continue
+			}
 			if named {
 				keep = append(keep, kept{pos, res})
 				continue
@@ -288,6 +314,13 @@ func (r *revisedDataset) streamDataset(dec *json.Decoder) error {
 	}
 	if err := r.d.fromObject(o); err != nil {
 		return err
+	}
+	if r.all {
+		if sawResources && all == nil {
+			all = []Resource{}
+		}
+		r.d.Resources = all
+		return nil
 	}
 	keep = append(keep, tail...)
 	slices.SortFunc(keep, func(a, b kept) int { return a.pos - b.pos })

@@ -113,3 +113,42 @@ func TestPackageReviseStreamErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPackageShowStreamed: package_show's answer is read as it streams; every
+// resource that is an object is kept, in order, with its typed fields (the
+// dict is not kept), and the dataset's own fields are read as before, with
+// the envelope's members in any order.
+func TestPackageShowStreamed(t *testing.T) {
+	var rs []string
+	for i := range 500 {
+		rs = append(rs, resourceJSON(fmt.Sprintf("id-%03d", i), fmt.Sprintf("f%03d.csv", i)))
+	}
+	rs = append(rs[:3], append([]string{"null", `"odd"`}, rs[3:]...)...)
+	dataset := `{"id": "d1", "name": "ds", "title": "T", "private": "True", "tags": [{"name": "x"}], "resources": [` + strings.Join(rs, ", ") + `]}`
+	for name, body := range map[string]string{
+		"success first": `{"help": "h", "success": true, "result": ` + dataset + `}`,
+		"result first":  `{"result": ` + dataset + `, "help": "h", "success": true}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, err := reviseServer(t, 200, body).PackageShow(context.Background(), "ds")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.ID != "d1" || d.Title != "T" || !d.Private || len(d.Tags) != 1 || len(d.Resources) != 500 {
+				t.Fatalf("dataset %s %q private %v tags %v, %d resources", d.ID, d.Title, d.Private, d.Tags, len(d.Resources))
+			}
+			for i, r := range d.Resources {
+				if r.ID != fmt.Sprintf("id-%03d", i) || r.S3Key != fmt.Sprintf("k/f%03d.csv", i) || r.Size == nil || *r.Size != 7 {
+					t.Fatalf("resource %d: %+v", i, r)
+				}
+			}
+			if f := d.Resources[0].Fields(); f != nil {
+				t.Errorf("a resource of package_show kept its dict: %v", f)
+			}
+		})
+	}
+	empty := `{"success": true, "result": {"id": "d2", "name": "e", "resources": []}}`
+	if d, err := reviseServer(t, 200, empty).PackageShow(context.Background(), "e"); err != nil || d.Resources == nil || len(d.Resources) != 0 {
+		t.Errorf("empty dataset: %v, %#v", err, d)
+	}
+}

@@ -247,14 +247,17 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	for i, f := range files {
 		pf[i] = publish.File{Path: f.Path, Name: f.Name, Size: f.Size}
 	}
-	items, err := r.pub.Plan(pf)
-	if err != nil {
-		return err
-	}
 	if o.DryRun {
+		items, err := r.pub.Plan(pf)
+		if err != nil {
+			return err
+		}
 		return r.printPlan(items)
 	}
-	return r.uploadAll(ctx, items)
+	if err := r.pub.Check(pf); err != nil {
+		return err
+	}
+	return r.uploadAll(ctx, pf)
 }
 
 // uploadJournal is the journal store and its directory.
@@ -436,15 +439,15 @@ func (r *uploadRun) displayMode() string {
 	return "lines"
 }
 
-// uploadAll publishes the items, printing each record as its file finishes,
+// uploadAll publishes the files, printing each record as its file finishes,
 // and decides the exit status.
-func (r *uploadRun) uploadAll(ctx context.Context, items []*publish.Item) error {
+func (r *uploadRun) uploadAll(ctx context.Context, files []publish.File) error {
 	r.disp = newDisplay(r.o.Stderr, r.displayMode(), r.o.Global.Verbose, 30*time.Second, r.o.Now)
-	r.disp.begin(len(items), plannedBytes(items))
+	r.disp.begin(len(files), plannedBytes(files))
 	sum := newSummary(r.o.Now())
 	// Each keeps nothing of a finished file: the outcome is tallied here.
 	var ended, failed, code int
-	r.pub.Each(ctx, items, func(rec *publish.Record) {
+	r.pub.Each(ctx, files, func(rec *publish.Record) {
 		r.disp.pause()
 		r.printRecord(rec)
 		sum.add(rec.Status)

@@ -153,13 +153,13 @@ func endStatus(ctx context.Context, status string) string {
 
 // plannedBytes is the size of the planned files, or -1 when one is unknown
 // (standard input).
-func plannedBytes(items []*publish.Item) int64 {
+func plannedBytes(files []publish.File) int64 {
 	var n int64
-	for _, it := range items {
-		if it.File.Size < 0 {
+	for _, f := range files {
+		if f.Size < 0 {
 			return -1
 		}
-		n += it.File.Size
+		n += f.Size
 	}
 	return n
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -423,32 +424,46 @@ func TestRunCancelled(t *testing.T) {
 	}
 }
 
-// Each reports every file once and lets go of each item as it takes it, so
-// that finished files can be freed.
-func TestEachLetsGoOfItems(t *testing.T) {
+// Each reports every file once, planning each as it takes it, and lets go
+// of each file's entry then, so that finished files can be freed. A file
+// Plan would refuse fails alone, with Plan's error.
+func TestEachLetsGoOfFiles(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
 	files := writeFiles(t, dir, "e%02d.csv", 12, 10, 0)
 	p := e.publisher("acceptance-dataset", Options{FilesInFlight: 3})
-	items, err := p.Plan(files)
-	if err != nil {
+	if err := p.Check(files); err != nil {
 		t.Fatal(err)
 	}
+	want := slices.Clone(files)
+	long := File{Path: files[0].Path, Name: strings.Repeat("n", 1100), Size: files[0].Size}
+	if err := p.Check(append(slices.Clone(files), long)); err == nil || !strings.Contains(err.Error(), "1,024") {
+		t.Errorf("Check of a name too long for an object key: %v", err)
+	}
+	files = append(files, long)
 	seen := map[string]int{}
-	p.Each(context.Background(), items, func(r *Record) {
+	var refused *Record
+	p.Each(context.Background(), files, func(r *Record) {
+		seen[r.Name]++
+		if r.Name == long.Name {
+			refused = r
+			return
+		}
 		if r.Status != StatusCreated {
 			t.Errorf("%+v", r)
 		}
-		seen[r.Name]++
 	})
-	for _, f := range files {
+	for _, f := range want {
 		if seen[f.Name] != 1 {
 			t.Errorf("%s reported %d times", f.Name, seen[f.Name])
 		}
 	}
-	for i, it := range items {
-		if it != nil {
-			t.Errorf("item %d (%s) still held", i, it.File.Name)
+	if refused == nil || refused.Status != StatusFailed || refused.File != long.Path || refused.Err == nil || !strings.Contains(refused.Err.Error(), "1,024") {
+		t.Errorf("the file Plan refuses: %+v", refused)
+	}
+	for i, f := range files {
+		if f != (File{}) {
+			t.Errorf("files[%d] still held after Each: %+v", i, f)
 		}
 	}
 }

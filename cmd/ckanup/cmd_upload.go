@@ -243,21 +243,24 @@ func runUpload(ctx context.Context, o *UploadOptions) error {
 	if r.pub, err = r.publisher(ctx, partSize, jr); err != nil {
 		return err
 	}
-	pf := make([]publish.File, len(files))
-	for i, f := range files {
-		pf[i] = publish.File{Path: f.Path, Name: f.Name, Size: f.Size}
+	file := func(i int) publish.File {
+		return publish.File{Path: files[i].Path, Name: files[i].Name, Size: files[i].Size}
 	}
 	if o.DryRun {
+		pf := make([]publish.File, len(files))
+		for i := range files {
+			pf[i] = file(i)
+		}
 		items, err := r.pub.Plan(pf)
 		if err != nil {
 			return err
 		}
 		return r.printPlan(items)
 	}
-	if err := r.pub.Check(pf); err != nil {
+	if err := r.pub.Check(len(files), file); err != nil {
 		return err
 	}
-	return r.uploadAll(ctx, pf)
+	return r.uploadAll(ctx, files)
 }
 
 // uploadJournal is the journal store and its directory.
@@ -440,14 +443,19 @@ func (r *uploadRun) displayMode() string {
 }
 
 // uploadAll publishes the files, printing each record as its file finishes,
-// and decides the exit status.
-func (r *uploadRun) uploadAll(ctx context.Context, files []publish.File) error {
+// and decides the exit status. It lets go of each entry of files as the file
+// is taken.
+func (r *uploadRun) uploadAll(ctx context.Context, files []inputFile) error {
 	r.disp = newDisplay(r.o.Stderr, r.displayMode(), r.o.Global.Verbose, 30*time.Second, r.o.Now)
 	r.disp.begin(len(files), plannedBytes(files))
 	sum := newSummary(r.o.Now())
 	// Each keeps nothing of a finished file: the outcome is tallied here.
 	var ended, failed, code int
-	r.pub.Each(ctx, files, func(rec *publish.Record) {
+	r.pub.Each(ctx, len(files), func(i int) publish.File {
+		f := files[i]
+		files[i] = inputFile{}
+		return publish.File{Path: f.Path, Name: f.Name, Size: f.Size}
+	}, func(rec *publish.Record) {
 		r.disp.pause()
 		r.printRecord(rec)
 		sum.add(rec.Status)

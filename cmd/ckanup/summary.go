@@ -153,7 +153,7 @@ func endStatus(ctx context.Context, status string) string {
 
 // plannedBytes is the size of the planned files, or -1 when one is unknown
 // (standard input).
-func plannedBytes(files []publish.File) int64 {
+func plannedBytes(files []inputFile) int64 {
 	var n int64
 	for _, f := range files {
 		if f.Size < 0 {

@@ -424,26 +424,30 @@ func TestRunCancelled(t *testing.T) {
 	}
 }
 
-// Each reports every file once, planning each as it takes it, and lets go
-// of each file's entry then, so that finished files can be freed. A file
-// Plan would refuse fails alone, with Plan's error.
-func TestEachLetsGoOfFiles(t *testing.T) {
+// Each reports every file once, taking each once and planning it then. A
+// file Plan would refuse fails alone, with Plan's error.
+func TestEachTakesEachFileOnce(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
 	files := writeFiles(t, dir, "e%02d.csv", 12, 10, 0)
 	p := e.publisher("acceptance-dataset", Options{FilesInFlight: 3})
-	if err := p.Check(files); err != nil {
+	at := func(fs []File) func(int) File { return func(i int) File { return fs[i] } }
+	if err := p.Check(len(files), at(files)); err != nil {
 		t.Fatal(err)
 	}
 	want := slices.Clone(files)
 	long := File{Path: files[0].Path, Name: strings.Repeat("n", 1100), Size: files[0].Size}
-	if err := p.Check(append(slices.Clone(files), long)); err == nil || !strings.Contains(err.Error(), "1,024") {
+	files = append(files, long)
+	if err := p.Check(len(files), at(files)); err == nil || !strings.Contains(err.Error(), "1,024") {
 		t.Errorf("Check of a name too long for an object key: %v", err)
 	}
-	files = append(files, long)
 	seen := map[string]int{}
 	var refused *Record
-	p.Each(context.Background(), files, func(r *Record) {
+	taken := make([]int, len(files))
+	p.Each(context.Background(), len(files), func(i int) File {
+		taken[i]++
+		return files[i]
+	}, func(r *Record) {
 		seen[r.Name]++
 		if r.Name == long.Name {
 			refused = r
@@ -461,9 +465,9 @@ func TestEachLetsGoOfFiles(t *testing.T) {
 	if refused == nil || refused.Status != StatusFailed || refused.File != long.Path || refused.Err == nil || !strings.Contains(refused.Err.Error(), "1,024") {
 		t.Errorf("the file Plan refuses: %+v", refused)
 	}
-	for i, f := range files {
-		if f != (File{}) {
-			t.Errorf("files[%d] still held after Each: %+v", i, f)
+	for i, n := range taken {
+		if n != 1 {
+			t.Errorf("file %d taken %d times", i, n)
 		}
 	}
 }

@@ -7,6 +7,7 @@
 package ckan
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -154,7 +155,15 @@ func (b *requestBody) reader() io.ReadCloser {
 		return io.NopCloser(bytes.NewReader(b.payload))
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(b.streamed.writeJSON(pw)) }()
+	go func() {
+		// Buffered: the body is written in many small pieces.
+		bw := bufio.NewWriterSize(pw, 32<<10)
+		err := b.streamed.writeJSON(bw)
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err)
+	}()
 	return pr
 }
 

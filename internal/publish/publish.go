@@ -165,6 +165,10 @@ type Publisher struct {
 	// batchSize is the most files in one call: BatchSize, halved by a call
 	// refused as too large.
 	batchSize atomic.Int64
+	// byName finds the dataset's first live resource of a name (built once:
+	// reading every resource for every file was quadratic).
+	byName     map[string]int
+	byNameOnce sync.Once
 }
 
 // New returns a Publisher for o.
@@ -193,7 +197,8 @@ func New(o Options) *Publisher {
 }
 
 // Item is one planned file: the resource it becomes and the object it goes to.
-// A run holds an Item for every file not yet started: it is kept small.
+// Run holds an Item for every file not yet started (Each plans each file as
+// it is taken): it is kept small.
 type Item struct {
 	// File is the file with its Description, Format and Mimetype resolved to
 	// the resource fields registered: the file's own, else Options' (Format,
@@ -292,11 +297,16 @@ func (p *Publisher) plan(f File) (*Item, error) {
 			return nil, failure.Wrap(failure.NotFound, fmt.Errorf("resource %s is not in dataset %s", p.o.ResourceID, d.Name))
 		}
 	default:
-		for i, res := range d.Resources {
-			if res.Name == f.Name && res.State != "deleted" {
-				it.ResourceID, it.Resource = res.ID, &d.Resources[i]
-				break
+		p.byNameOnce.Do(func() {
+			p.byName = make(map[string]int, len(d.Resources))
+			for i, res := range d.Resources {
+				if _, seen := p.byName[res.Name]; !seen && res.State != "deleted" {
+					p.byName[res.Name] = i
+				}
 			}
+		})
+		if i, ok := p.byName[f.Name]; ok {
+			it.ResourceID, it.Resource = d.Resources[i].ID, &d.Resources[i]
 		}
 		if it.Resource == nil {
 			it.ResourceID = DerivedResourceID(p.o.CKAN.SiteURL(), d.ID, f.Name)

@@ -212,20 +212,14 @@ func TestManagedElsewhere(t *testing.T) {
 // is the one matched.
 func TestPackageReviseRequest(t *testing.T) {
 	var sent map[string]json.RawMessage
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := reviseRecorder(t, func(w http.ResponseWriter, r *http.Request) bool {
 		if err := json.NewDecoder(r.Body).Decode(&sent); err != nil {
 			t.Errorf("request body: %v", err)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"success": true, "result": {"package": {"id": "d1", "name": "ds", "resources": []}}}`))
-	}))
-	defer hs.Close()
-	c, err := New(hs.URL, "tok", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+		return false
+	})
 	big := int64(1)<<53 + 1 // not exact as a float64
-	_, err = c.PackageRevise(context.Background(), Revision{Dataset: "ds",
+	_, err := c.PackageRevise(context.Background(), Revision{Dataset: "ds",
 		Update: []ResourceFields{{ID: "u1", PackageID: "ds", URL: "https://b/u", Extras: map[string]any{"custom": "x", "package_id": "other"}}},
 		Add:    []ResourceFields{{ID: "a1", PackageID: "ds", URL: "https://b/a", Size: &big}}})
 	if err != nil {
@@ -262,22 +256,15 @@ func TestPackageReviseStreamedBody(t *testing.T) {
 		received int
 	}
 	var attempts []attempt
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := reviseRecorder(t, func(w http.ResponseWriter, r *http.Request) bool {
 		b, _ := io.ReadAll(r.Body)
 		attempts = append(attempts, attempt{r.ContentLength, len(r.TransferEncoding) > 0, string(b), len(b)})
 		if len(attempts) == 1 {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			return
+			return true
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"success": true, "result": {"package": {"id": "d1", "name": "ds", "resources": []}}}`))
-	}))
-	defer hs.Close()
-	c, err := New(hs.URL, "tok", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.InitialInterval = time.Millisecond
+		return false
+	})
 	var add []ResourceFields
 	for i := range 300 {
 		size := int64(i)
@@ -307,4 +294,25 @@ func TestPackageReviseStreamedBody(t *testing.T) {
 	if err := json.Unmarshal(sent["update__resources__extend"], &got); err != nil || len(got) != 300 || got[299]["b"] != float64(299) {
 		t.Errorf("update__resources__extend: %v, %d resources", err, len(got))
 	}
+}
+
+// reviseRecorder is a client of a server that hands each request to seen and
+// then, unless seen answered it (returned true), answers as package_revise
+// does for a dataset of no resources. Retries wait 1 ms.
+func reviseRecorder(t *testing.T, seen func(w http.ResponseWriter, r *http.Request) bool) *Client {
+	t.Helper()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if seen(w, r) {
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"success": true, "result": {"package": {"id": "d1", "name": "ds", "resources": []}}}`))
+	}))
+	t.Cleanup(hs.Close)
+	c, err := New(hs.URL, "tok", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.InitialInterval = time.Millisecond
+	return c
 }

@@ -325,6 +325,11 @@ func runDemo(ctx context.Context, o *DemoOptions) error {
 	if res == nil {
 		return fmt.Errorf("the resource is not on the dataset")
 	}
+	// package_show's resources carry their typed fields only: the whole
+	// dict comes from resource_show.
+	if res, err = c.ResourceShow(ctx, res.ID); err != nil {
+		return fmt.Errorf("read back the resource: %w", err)
+	}
 	say("\nThe resource as CKAN now holds it (resource_show):")
 	b, _ := json.MarshalIndent(res.Fields(), "", "  ")
 	fmt.Fprintln(o.Stdout, string(b))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -79,5 +80,28 @@ func TestSandboxPortInUseNamesPortAndFlag(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := Execute(context.Background(), []string{"sandbox", "--s3-port", "70000"}, sandboxDeps(&out, &errb)); code != exitUsage {
 		t.Errorf("port 70000: exit %d", code)
+	}
+}
+
+// TestDemoShowsTheResource: the demo prints the resource CKAN holds, as
+// resource_show answers it, with the object's URL, size and hash.
+func TestDemoShowsTheResource(t *testing.T) {
+	var out, errb bytes.Buffer
+	deps := DefaultDeps()
+	deps.Stdout, deps.Stderr = &out, &errb
+	t.Setenv("TMPDIR", t.TempDir())
+	if code := Execute(context.Background(), []string{"demo", "--size", "6MiB"}, deps); code != exitOK {
+		t.Fatalf("ckanup demo: exit %d\n%s", code, errb.String())
+	}
+	// The upload's own result line, then the resource.
+	_, shown, found := strings.Cut(out.String(), "\n{")
+	var res map[string]any
+	if !found || json.Unmarshal([]byte("{"+shown), &res) != nil {
+		t.Fatalf("stdout does not end with the resource as JSON:\n%s", out.String())
+	}
+	hash, _ := res["hash"].(string)
+	url, _ := res["url"].(string)
+	if !strings.HasPrefix(hash, "sha256:") || !strings.HasPrefix(url, "http") || res["size"] != float64(6<<20) || res["s3_key"] == nil {
+		t.Errorf("the resource shown: %v", res)
 	}
 }

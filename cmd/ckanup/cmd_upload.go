@@ -424,7 +424,11 @@ func (r *uploadRun) printPlan(jobs []*publish.Item) error {
 		case j.Plan.Multipart:
 			how = fmt.Sprintf("%d parts of %s", j.Plan.Parts, upload.FormatSize(j.Plan.PartSize))
 		}
-		fmt.Fprintf(r.o.Stdout, "  %s  %s  %s, %s  %s %s\n    → s3://%s/%s\n", j.File.Path, upload.FormatSize(j.File.Size), how,
+		size := "unknown size" // standard input
+		if j.File.Size >= 0 {
+			size = upload.FormatSize(j.File.Size)
+		}
+		fmt.Fprintf(r.o.Stdout, "  %s  %s  %s, %s  %s %s\n    → s3://%s/%s\n", j.File.Path, size, how,
 			j.File.Format, action, j.ResourceID, r.target.Bucket, j.Key())
 	}
 	return printPlanSummary(r.o.Stdout, r.o.Output, len(jobs), r.o.Now())

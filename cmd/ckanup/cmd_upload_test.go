@@ -177,6 +177,11 @@ func TestUploadDryRunUploadsNothing(t *testing.T) {
 	if len(e.ckan.Resources("acceptance-dataset")) != 0 || len(e.counts) != 0 {
 		t.Errorf("dry run did something: %v", e.counts)
 	}
+	// Standard input's size is not known beforehand.
+	r = e.run(context.Background(), "a,b\n", "upload", "-", "--name", "in.csv", "--dataset", "acceptance-dataset", "--dry-run")
+	if r.code != 0 || !strings.Contains(r.stdout, "-  unknown size  streamed in parts") || strings.Contains(r.stdout, "-1 B") {
+		t.Errorf("dry run of standard input: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	// A dry run still checks the rights.
 	e.vars["CKAN_API_TOKEN"] = e.world.Member.Token
 	if r := e.upload(f, "--dataset", "acceptance-dataset", "--dry-run"); r.code != exitAuth {

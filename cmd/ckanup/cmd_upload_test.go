@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ckanup/ckanup/internal/fifotest"
 	"github.com/ckanup/ckanup/internal/upload"
 )
 
@@ -193,7 +194,7 @@ func TestUploadBadInput(t *testing.T) {
 	dir := t.TempDir()
 	good := makeFile(t, dir, "good.csv", 10)
 	fifo := filepath.Join(dir, "fifo")
-	hasFIFO := makeFIFO(t, fifo)
+	hasFIFO := fifotest.Make(t, fifo)
 	unreadable := makeFile(t, dir, "secret.csv", 10)
 	os.Chmod(unreadable, 0)
 	cases := []struct {

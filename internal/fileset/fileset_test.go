@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ckanup/ckanup/internal/failure"
+	"github.com/ckanup/ckanup/internal/fifotest"
 )
 
 // tree makes files under a new temporary directory; a name ending in "/" is an
@@ -182,7 +183,7 @@ func TestExpandSelection(t *testing.T) {
 func TestExpandErrors(t *testing.T) {
 	root := tree(t, "d/a.csv", "d/sub/a.csv", "e/", "f/.hidden", "g/a.tmp")
 	fifo := filepath.Join(root, "fifo")
-	hasFIFO := makeFIFO(t, fifo)
+	hasFIFO := fifotest.Make(t, fifo)
 	in := func(p string) string { return filepath.Join(root, p) }
 	cases := []struct {
 		name string

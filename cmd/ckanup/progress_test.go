@@ -9,29 +9,15 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ckanup/ckanup/internal/clocktest"
 )
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)} }
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newFakeClock is a clock tests move by hand.
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 }
 
 // syncBuffer (cmd_serve_test.go) is a bytes.Buffer safe for the ticker goroutine.
@@ -39,12 +25,12 @@ func (c *fakeClock) advance(d time.Duration) {
 func TestLineDisplay(t *testing.T) {
 	clock := newFakeClock()
 	var out syncBuffer
-	d := newLineDisplay(&out, false, time.Hour, clock.now) // the ticker never fires in this test
+	d := newLineDisplay(&out, false, time.Hour, clock.Now) // the ticker never fires in this test
 	d.begin(3, 30<<20)
 	a := d.track("a.csv", 20<<20)
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	a.Transferred(2 << 20) // 10%, 2 MiB in 1 s
-	clock.advance(time.Hour)
+	clock.Advance(time.Hour)
 	d.periodic() // an interval without a decile: a line anyway
 	a.finish(progressFailed)
 	b := d.track("b.csv", 10<<20)
@@ -71,7 +57,7 @@ func TestLineDisplay(t *testing.T) {
 func TestLineDisplayInterrupted(t *testing.T) {
 	clock := newFakeClock()
 	var out syncBuffer
-	d := newLineDisplay(&out, false, time.Hour, clock.now)
+	d := newLineDisplay(&out, false, time.Hour, clock.Now)
 	d.begin(1, 100<<20)
 	a := d.track("big.bin", 100<<20)
 	a.Transferred(16 << 20)
@@ -178,12 +164,12 @@ func TestBarDisplayTotalKnownUpFront(t *testing.T) {
 
 func TestSummary(t *testing.T) {
 	clock := newFakeClock()
-	s := newSummary(clock.now())
+	s := newSummary(clock.Now())
 	for _, st := range []string{"created", "updated", "skipped", "failed", "created"} {
 		s.add(st)
 	}
-	clock.advance(4 * time.Second)
-	s.end(clock.now(), 8<<20, false)
+	clock.Advance(4 * time.Second)
+	s.end(clock.Now(), 8<<20, false)
 	if got, want := s.text(), "5 file(s): 2 created, 1 updated, 1 skipped, 1 failed; 8.0 MiB sent in 4s (2.0 MiB/s)"; got != want {
 		t.Errorf("text %q, want %q", got, want)
 	}
@@ -209,22 +195,22 @@ func TestSummary(t *testing.T) {
 	if stderr.Len() != 0 {
 		t.Errorf("--quiet: %q", stderr.String())
 	}
-	i := newSummary(clock.now())
+	i := newSummary(clock.Now())
 	i.add("failed")
 	i.add("interrupted")
 	i.add("interrupted")
-	i.end(clock.now(), 0, true)
+	i.end(clock.Now(), 0, true)
 	if got := i.text(); got != "interrupted: 3 file(s): 0 created, 0 updated, 0 skipped, 1 failed, 2 interrupted; 0 B sent in 0s" {
 		t.Errorf("interrupted: %q", got)
 	}
 	if i.Failed != 1 || i.InterruptedFiles != 2 || !i.Interrupted {
 		t.Errorf("interrupted: failed %d, interrupted files %d, interrupted %v", i.Failed, i.InterruptedFiles, i.Interrupted)
 	}
-	d := newSummary(clock.now())
+	d := newSummary(clock.Now())
 	d.addDataset("created")
 	d.addDataset(failedOrInterrupted(fmt.Errorf("package_create: %w", context.Canceled)))
 	d.addDataset(failedOrInterrupted(errors.New("validation error")))
-	d.end(clock.now(), 0, true)
+	d.end(clock.Now(), 0, true)
 	if got := d.text(); !strings.HasPrefix(got, "interrupted: 3 data package(s): 1 created, 0 updated, 0 unchanged, 1 failed, 1 interrupted; 0 file(s)") {
 		t.Errorf("datasets: %q", got)
 	}
@@ -358,11 +344,11 @@ func TestObjectAlreadyInS3SendsNothing(t *testing.T) {
 func TestResumedPartsAreNotSent(t *testing.T) {
 	clock := newFakeClock()
 	var out syncBuffer
-	l := newLineDisplay(&out, false, time.Hour, clock.now)
+	l := newLineDisplay(&out, false, time.Hour, clock.Now)
 	l.begin(1, 20<<20)
 	f := l.track("big.bin", 20<<20)
 	f.Reused(10 << 20) // 50%, nothing sent
-	clock.advance(2 * time.Second)
+	clock.Advance(2 * time.Second)
 	f.Transferred(2 << 20) // 60%, 2 MiB in 2 s
 	f.finish(progressInterrupted)
 	l.close()

@@ -11,74 +11,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ckanup/ckanup/internal/clocktest"
 )
 
-// fakeClock is a clock the test moves by hand. After records each deadline
-// it is asked for on armed, and Advance fires the timers that fall due.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []fakeTimer
-	armed  chan time.Time
-}
-
-type fakeTimer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC), armed: make(chan time.Time, 10000)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	at := c.now.Add(d)
-	c.armed <- at
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.timers = append(c.timers, fakeTimer{at, ch})
-	return ch
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.timers[:0]
-	for _, t := range c.timers {
-		if t.at.After(c.now) {
-			kept = append(kept, t)
-			continue
-		}
-		t.ch <- c.now
-	}
-	c.timers = kept
-}
-
-// waitArmed waits until a timer for at has been asked for.
-func (c *fakeClock) waitArmed(t *testing.T, at time.Time) {
-	t.Helper()
-	for {
-		select {
-		case got := <-c.armed:
-			if got.Equal(at) {
-				return
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("no timer armed for %v", at)
-		}
-	}
+// newFakeClock is the clock the batch tests move by hand.
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 }
 
 // Issue 12: registration calls are few. A file waits BatchWait for others,
@@ -140,7 +79,7 @@ func TestBatchTiming(t *testing.T) {
 	// Three files wait BatchWait for others.
 	send(3)
 	for range 3 {
-		clk.waitArmed(t, t0.Add(5*time.Second))
+		clk.WaitArmed(t, t0.Add(5*time.Second))
 	}
 	noCall("before BatchWait")
 	clk.Advance(5 * time.Second)
@@ -151,7 +90,7 @@ func TestBatchTiming(t *testing.T) {
 	send(4)
 	clk.Advance(8 * time.Second)
 	release <- struct{}{}
-	clk.waitArmed(t, t0.Add(21*time.Second))
+	clk.WaitArmed(t, t0.Add(21*time.Second))
 	noCall("at t0+13s")
 	clk.Advance(7 * time.Second) // t0+20s: not yet
 	noCall("at t0+20s")

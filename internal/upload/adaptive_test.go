@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ckanup/ckanup/internal/clocktest"
 )
 
 func TestParseConcurrency(t *testing.T) {
@@ -243,24 +244,6 @@ func TestFixedPoolIgnoresThrottling(t *testing.T) {
 	}
 }
 
-// virtualClock is a clock that moves only when told.
-type virtualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *virtualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *virtualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // roundTripS3 is the fake S3 behind a long link, in virtual time: requests
 // go in rounds, each taking one round trip whatever their number. A round
 // starts when every slot of the pool holds a request waiting in it (or no
@@ -269,7 +252,7 @@ func (c *virtualClock) advance(d time.Duration) {
 // and the engine's clock measures exactly that, however the goroutines run.
 type roundTripS3 struct {
 	*fakeS3
-	clock *virtualClock
+	clock *clocktest.Clock
 	rtt   time.Duration
 	size  func() int // the pool's size now
 	total int        // requests to come in all
@@ -291,7 +274,7 @@ func (r *roundTripS3) PutObject(ctx context.Context, in *s3.PutObjectInput, opts
 			r.peak = max(r.peak, r.waiting)
 			r.round++
 			r.waiting = 0
-			r.clock.advance(r.rtt)
+			r.clock.Advance(r.rtt)
 			break
 		}
 		r.mu.Unlock()
@@ -307,7 +290,7 @@ func (r *roundTripS3) PutObject(ctx context.Context, in *s3.PutObjectInput, opts
 // the most requests in flight in one round and the Uploader.
 func runRoundTrip(t *testing.T, opts Options, files int) (int, *Uploader) {
 	t.Helper()
-	clock := &virtualClock{now: time.Unix(1e9, 0)}
+	clock := clocktest.New(time.Unix(1e9, 0))
 	rt := &roundTripS3{fakeS3: newFakeS3(), clock: clock, rtt: 50 * time.Millisecond, total: files}
 	rt.putMD5ETag = true // the answer is the read-back: one request per file
 	opts.Now = clock.Now
